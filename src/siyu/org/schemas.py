@@ -179,3 +179,25 @@ def store_out(row: Store) -> StoreOut:
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
+
+
+class StoreLeaf(BaseModel):
+    id: int
+    code: str
+    name: str
+    ownership: Ownership
+    franchisee_id: int | None
+    status: StoreStatus
+
+
+class RegionBranchOut(BaseModel):
+    id: int
+    code: str
+    name: str
+    stores: list[StoreLeaf]
+
+
+class OrgTreeOut(BaseModel):
+    regions: list[RegionBranchOut]
+    franchisees: list[FranchiseeOut]
+    warehouses: list[StockLocationOut]

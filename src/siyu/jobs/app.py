@@ -1,0 +1,44 @@
+"""The job queue: one procrastinate app, its tasks, and how siyu runs its workers.
+
+Jobs live in the siyu database. ``siyu worker`` runs them (and the outbox dispatcher) in a
+separate process; ``siyu serve`` and ``siyu demo`` run them in-process by default.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import procrastinate
+from sqlalchemy import delete
+
+from siyu.access.models import LoginAttempt
+from siyu.core.clock import utc_now
+from siyu.db.embedded import libpq_conninfo
+from siyu.db.session import get_database
+
+tasks = procrastinate.Blueprint()
+
+LOGIN_ATTEMPT_RETENTION = timedelta(days=30)
+
+
+@tasks.periodic(cron="17 3 * * *")
+@tasks.task(name="siyu.prune_login_attempts", queue="maintenance", queueing_lock="prune_login")
+def prune_login_attempts(timestamp: int) -> int:
+    """Forget login attempts older than the retention window (throttling needs 15 minutes)."""
+    database = get_database()
+    with database.unit_of_work() as session:
+        result = session.execute(
+            delete(LoginAttempt).where(
+                LoginAttempt.attempted_at < utc_now() - LOGIN_ATTEMPT_RETENTION
+            )
+        )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def make_job_app(database_url: str) -> procrastinate.App:
+    app = procrastinate.App(
+        connector=procrastinate.PsycopgConnector(conninfo=libpq_conninfo(database_url)),
+        import_paths=["siyu.jobs.app"],
+    )
+    app.add_tasks_from(tasks, namespace="siyu")
+    return app
