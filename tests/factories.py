@@ -35,9 +35,7 @@ def make_region(session: Session, actor: Actor, code: str | None = None) -> Regi
 
 def make_franchisee(session: Session, actor: Actor, code: str | None = None) -> Franchisee:
     code = code or f"F{next(_serial)}"
-    return create_franchisee(
-        session, actor, FranchiseeCreate(code=code, name=f"Franchisee {code}")
-    )
+    return create_franchisee(session, actor, FranchiseeCreate(code=code, name=f"Franchisee {code}"))
 
 
 def make_store(
@@ -136,8 +134,15 @@ def build_world(session: Session, slug: str | None = None) -> World:
     other_store = make_store(session, system, region_b)
     warehouse = make_warehouse(session, system)
     world = World(
-        brand, system, region_a, region_b, franchisee, direct_store, franchise_store,
-        other_store, warehouse,
+        brand,
+        system,
+        region_a,
+        region_b,
+        franchisee,
+        direct_store,
+        franchise_store,
+        other_store,
+        warehouse,
     )
     world.staff = {
         "brand_admin": make_staff(session, system, Role.BRAND_ADMIN),

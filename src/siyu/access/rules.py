@@ -36,7 +36,7 @@ class Permission(StrEnum):
     STAFF_READ = "staff:read"
     STAFF_WRITE = "staff:write"
     AUDIT_READ = "audit:read"
-    TOKEN_MANAGE = "token:manage"
+    TOKEN_MANAGE = "token:manage"  # noqa: S105 - a permission name
     INTEGRATION_MANAGE = "integration:manage"
     IMPORT_RUN = "import:run"
 

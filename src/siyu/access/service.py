@@ -11,9 +11,9 @@ import hashlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from siyu.access import events
@@ -44,7 +44,7 @@ from siyu.core.errors import InvalidInput, PermissionDenied, SiyuError
 from siyu.outbox.service import record_event
 from siyu.staff.models import Staff
 
-API_TOKEN_PREFIX = "siyu_"
+API_TOKEN_PREFIX = "siyu_"  # noqa: S105 - a public prefix
 # An address may fail this many times the per-account limit before it is throttled as a whole.
 ADDRESS_FAILURE_FACTOR = 4
 # last_used_at is refreshed at most this often, so reads stay free of writes.
@@ -85,12 +85,15 @@ class LoginResult:
     staff: Staff | None = None
 
 
-def _recent_failures(session: Session, condition: object, since: object) -> int:
-    return session.scalar(
-        select(func.count())
-        .select_from(LoginAttempt)
-        .where(condition, LoginAttempt.attempted_at >= since, LoginAttempt.succeeded.is_(False))
-    ) or 0
+def _recent_failures(session: Session, condition: ColumnElement[bool], since: datetime) -> int:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(LoginAttempt)
+            .where(condition, LoginAttempt.attempted_at >= since, LoginAttempt.succeeded.is_(False))
+        )
+        or 0
+    )
 
 
 def log_in(
@@ -226,9 +229,7 @@ def authenticate_token(session: Session, token: str) -> TokenContext:
     row = session.execute(
         select(ApiToken, Brand, Staff)
         .join(Brand, Brand.id == ApiToken.brand_id)
-        .outerjoin(
-            Staff, (Staff.brand_id == ApiToken.brand_id) & (Staff.id == ApiToken.staff_id)
-        )
+        .outerjoin(Staff, (Staff.brand_id == ApiToken.brand_id) & (Staff.id == ApiToken.staff_id))
         .where(ApiToken.token_digest == token_digest(token))
     ).one_or_none()
     if row is None:
@@ -239,7 +240,9 @@ def authenticate_token(session: Session, token: str) -> TokenContext:
         api_token.expires_at is not None and api_token.expires_at <= now
     ):
         raise InvalidToken("The API token is unknown or has been revoked.")
-    scopes = frozenset(Permission(s) for s in api_token.scopes if s in Permission._value2member_map_)
+    scopes = frozenset(
+        Permission(s) for s in api_token.scopes if s in Permission._value2member_map_
+    )
     if api_token.kind == "user":
         if staff is None or staff.status != "active":
             raise InvalidToken("The API token's owner is no longer active.")
@@ -295,7 +298,11 @@ def issue_token(session: Session, actor: Actor, data: ApiTokenCreate) -> tuple[A
     session.add(row)
     session.flush()
     record_change(
-        session, actor, action="api_token.issue", object_type="api_token", object_id=row.id,
+        session,
+        actor,
+        action="api_token.issue",
+        object_type="api_token",
+        object_id=row.id,
         before=None,
         after={"name": row.name, "kind": row.kind, "staff_id": staff_id, "scopes": row.scopes},
     )
@@ -309,7 +316,7 @@ def issue_token(session: Session, actor: Actor, data: ApiTokenCreate) -> tuple[A
     return row, plain
 
 
-def _token_scope(actor: Actor) -> object:
+def _token_scope(actor: Actor) -> ColumnElement[bool]:
     mine = ApiToken.staff_id == actor.staff_id
     if actor.can(Permission.INTEGRATION_MANAGE):
         return or_(mine, ApiToken.kind == "integration")
@@ -321,7 +328,7 @@ def list_tokens(session: Session, actor: Actor) -> Sequence[ApiToken]:
     actor.require(Permission.TOKEN_MANAGE)
     return session.scalars(
         select(ApiToken)
-        .where(ApiToken.brand_id == actor.brand_id, _token_scope(actor))  # type: ignore[arg-type]
+        .where(ApiToken.brand_id == actor.brand_id, _token_scope(actor))
         .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
     ).all()
 
@@ -333,7 +340,7 @@ def revoke_token(session: Session, actor: Actor, token_id: int) -> ApiToken:
         .where(
             ApiToken.brand_id == actor.brand_id,
             ApiToken.id == token_id,
-            _token_scope(actor),  # type: ignore[arg-type]
+            _token_scope(actor),
         )
         .with_for_update()
     )
@@ -342,8 +349,12 @@ def revoke_token(session: Session, actor: Actor, token_id: int) -> ApiToken:
     if row.revoked_at is None:
         row.revoked_at = utc_now()
         record_change(
-            session, actor, action="api_token.revoke", object_type="api_token",
-            object_id=row.id, before={"revoked_at": None},
+            session,
+            actor,
+            action="api_token.revoke",
+            object_type="api_token",
+            object_id=row.id,
+            before={"revoked_at": None},
             after={"revoked_at": row.revoked_at.isoformat()},
         )
         record_event(session, actor.brand_id, events.ApiTokenRevoked(api_token_id=row.id))

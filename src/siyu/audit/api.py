@@ -26,10 +26,17 @@ def list_audit_entries(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Page[AuditEntryOut]:
     page = service.list_entries(
-        session, actor, object_type=object_type, object_id=object_id, since=since,
-        limit=limit, offset=offset,
+        session,
+        actor,
+        object_type=object_type,
+        object_id=object_id,
+        since=since,
+        limit=limit,
+        offset=offset,
     )
     return Page[AuditEntryOut](
         items=[AuditEntryOut.model_validate(e) for e in page.entries],
-        total=page.total, limit=limit, offset=offset,
+        total=page.total,
+        limit=limit,
+        offset=offset,
     )

@@ -49,9 +49,8 @@ def demo(
     from siyu.demo.seed import DEMO_PASSWORD, DEMO_SLUG, seed_demo
 
     database = prepare(auto_upgrade=True)
-    with console.status("Seeding the demo brand..."):
-        with database.unit_of_work() as session:
-            result = seed_demo(session, reset=reset)
+    with console.status("Seeding the demo brand..."), database.unit_of_work() as session:
+        result = seed_demo(session, reset=reset)
     verb = "Seeded" if result.created else "Reusing"
     console.print(
         f"{verb} demo brand [bold]{DEMO_SLUG}[/bold]: {result.regions} regions, "
@@ -175,7 +174,10 @@ def brand_create(
         with database.unit_of_work() as session:
             brand = create_brand(session, slug=slug, name=name)
             admin = StaffCreate(
-                code="ADMIN", name=admin_name, role=Role.BRAND_ADMIN, login=admin_login,
+                code="ADMIN",
+                name=admin_name,
+                role=Role.BRAND_ADMIN,
+                login=admin_login,
                 password=admin_password,
             )
             hire_staff(session, system_actor(brand.id, "cli"), admin)
@@ -193,7 +195,8 @@ def token_create(
     name: Annotated[str, typer.Option(help="What the token is for.")],
     login: Annotated[str | None, typer.Option(help="Staff login: a user token.")] = None,
     scope: Annotated[
-        list[str] | None, typer.Option(help="Permission (repeatable); integration tokens need them.")
+        list[str] | None,
+        typer.Option(help="Permission (repeatable); integration tokens need them."),
     ] = None,
 ) -> None:
     """Issue an API token: a staff member's (--login) or an integration app's (--scope)."""
@@ -245,4 +248,3 @@ def main() -> None:  # pragma: no cover
 
 if __name__ == "__main__":  # pragma: no cover
     main()
-

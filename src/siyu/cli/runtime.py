@@ -25,7 +25,5 @@ def prepare(*, auto_upgrade: bool) -> Database:
     if auto_upgrade or settings.database_url is None:
         migrate.upgrade(database.url)
     elif migrate.current_revision(database.url) != migrate.head_revision(database.url):
-        raise DatabaseBehind(
-            "The database schema is not up to date: run 'siyu db upgrade' first."
-        )
+        raise DatabaseBehind("The database schema is not up to date: run 'siyu db upgrade' first.")
     return database

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import structlog
@@ -46,8 +47,8 @@ def _scrub(value: Any) -> Any:
     return value
 
 
-def redact(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
-    scrubbed: dict[str, Any] = _scrub(event_dict)
+def redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> Mapping[str, Any]:
+    scrubbed: dict[str, Any] = _scrub(dict(event_dict))
     return scrubbed
 
 

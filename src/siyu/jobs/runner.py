@@ -34,8 +34,10 @@ class BackgroundWorkers:
         self._stop.clear()
         self._threads = [
             threading.Thread(
-                target=run_dispatcher, args=(self.database, self._stop),
-                name="siyu-outbox", daemon=True,
+                target=run_dispatcher,
+                args=(self.database, self._stop),
+                name="siyu-outbox",
+                daemon=True,
             ),
             threading.Thread(target=self._run_jobs, name="siyu-jobs", daemon=True),
         ]

@@ -116,7 +116,9 @@ def list_stores(
         limit=limit,
         offset=offset,
     )
-    return Page[StoreOut](items=[store_out(r) for r in rows], total=total, limit=limit, offset=offset)
+    return Page[StoreOut](
+        items=[store_out(r) for r in rows], total=total, limit=limit, offset=offset
+    )
 
 
 @router.post("/stores", response_model=StoreOut, status_code=status.HTTP_201_CREATED)

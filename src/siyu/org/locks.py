@@ -32,9 +32,7 @@ def lock_store(session: Session, brand_id: int, store_id: int) -> Store | None:
     )
 
 
-def lock_stock_location(
-    session: Session, brand_id: int, location_id: int
-) -> StockLocation | None:
+def lock_stock_location(session: Session, brand_id: int, location_id: int) -> StockLocation | None:
     return session.scalar(
         select(StockLocation)
         .where(StockLocation.brand_id == brand_id, StockLocation.id == location_id)

@@ -66,7 +66,8 @@ class Store(TenantKey, Timestamps, Base):
             ["brand_id", "franchisee_id"], ["franchisee.brand_id", "franchisee.id"]
         ),
         CheckConstraint(
-            "(ownership = 'franchise') = (franchisee_id IS NOT NULL)", name="franchisee_iff_franchise"
+            "(ownership = 'franchise') = (franchisee_id IS NOT NULL)",
+            name="franchisee_iff_franchise",
         ),
         CheckConstraint("ownership IN ('direct', 'franchise')", name="ownership"),
         CheckConstraint("status IN ('planned', 'open', 'suspended', 'closed')", name="status"),

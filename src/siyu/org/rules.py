@@ -111,7 +111,9 @@ def format_opening_hours(hours: OpeningHours) -> str:
     """The shortest text that ``parse_opening_hours`` reads back to the same value."""
     if not hours:
         return ""
-    rendered = {day: "&".join(f"{s}-{e}" for s, e in hours.get(day, [])) or "closed" for day in DAYS}
+    rendered = {
+        day: "&".join(f"{s}-{e}" for s, e in hours.get(day, [])) or "closed" for day in DAYS
+    }
     if len(set(rendered.values())) == 1:
         only = rendered["mon"]
         return only if only != "closed" else "mon-sun closed"
@@ -149,4 +151,3 @@ def is_open_at(hours: OpeningHours, local_moment: datetime) -> bool:
         if e <= s and minute < e:
             return True
     return False
-

@@ -19,9 +19,7 @@ Code = Annotated[
     ),
 ]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Phone = Annotated[
-    str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9][0-9 -]{4,30}$")
-]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9][0-9 -]{4,30}$")]
 OpeningHoursValue = dict[str, list[tuple[str, str]]]
 
 
@@ -146,7 +144,6 @@ class StockLocationOut(BaseModel):
     is_active: bool
     created_at: datetime
     updated_at: datetime
-
 
 
 def franchisee_out(row: Franchisee) -> FranchiseeOut:

@@ -11,14 +11,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, func, or_, select, true
+from sqlalchemy import ColumnElement, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from siyu.access.rules import Actor, Permission, ScopeKind
 from siyu.audit.service import record_change
 from siyu.core.errors import PermissionDenied
-from siyu.core.text import contains_pattern
 from siyu.core.snapshot import changed_fields, row_snapshot
+from siyu.core.text import contains_pattern
 from siyu.org import events
 from siyu.org.errors import (
     DuplicateCode,
@@ -58,7 +58,7 @@ def store_scope(actor: Actor) -> ColumnElement[bool]:
     in_brand = Store.brand_id == actor.brand_id
     match actor.scope:
         case ScopeKind.BRAND:
-            return in_brand & true()
+            return in_brand
         case ScopeKind.REGION:
             return in_brand & (Store.region_id == actor.region_id)
         case ScopeKind.FRANCHISEE:
@@ -69,7 +69,8 @@ def store_scope(actor: Actor) -> ColumnElement[bool]:
 
 
 def _visible_store_column(column: Any, actor: Actor) -> ColumnElement[bool]:
-    return column.in_(select(Store.id).where(store_scope(actor)))
+    condition: ColumnElement[bool] = column.in_(select(Store.id).where(store_scope(actor)))
+    return condition
 
 
 def region_scope(actor: Actor) -> ColumnElement[bool]:
@@ -121,9 +122,7 @@ def get_region(session: Session, actor: Actor, region_id: int) -> Region:
 
 
 def _check_code_free(session: Session, model: Any, brand_id: int, code: str, what: str) -> None:
-    taken = session.scalar(
-        select(model.id).where(model.brand_id == brand_id, model.code == code)
-    )
+    taken = session.scalar(select(model.id).where(model.brand_id == brand_id, model.code == code))
     if taken is not None:
         raise DuplicateCode(f"A {what} with code '{code}' already exists.", field="code")
 
@@ -135,8 +134,13 @@ def create_region(session: Session, actor: Actor, data: RegionCreate) -> Region:
     session.add(region)
     session.flush()
     record_change(
-        session, actor, action="region.create", object_type="region", object_id=region.id,
-        before=None, after=row_snapshot(region),
+        session,
+        actor,
+        action="region.create",
+        object_type="region",
+        object_id=region.id,
+        before=None,
+        after=row_snapshot(region),
     )
     record_event(
         session,
@@ -175,8 +179,13 @@ def _finish_update(
     changes = changed_fields(before, after)
     if changes:
         record_change(
-            session, actor, action=f"{object_type}.update", object_type=object_type,
-            object_id=row.id, before={k: before.get(k) for k in changes}, after=changes,
+            session,
+            actor,
+            action=f"{object_type}.update",
+            object_type=object_type,
+            object_id=row.id,
+            before={k: before.get(k) for k in changes},
+            after=changes,
         )
         record_event(session, actor.brand_id, event_class(**{id_field: row.id, "changes": changes}))
     return changes
@@ -209,8 +218,13 @@ def create_franchisee(session: Session, actor: Actor, data: FranchiseeCreate) ->
     session.add(row)
     session.flush()
     record_change(
-        session, actor, action="franchisee.create", object_type="franchisee", object_id=row.id,
-        before=None, after=row_snapshot(row),
+        session,
+        actor,
+        action="franchisee.create",
+        object_type="franchisee",
+        object_id=row.id,
+        before=None,
+        after=row_snapshot(row),
     )
     record_event(
         session,
@@ -281,7 +295,9 @@ def _opening_hours(value: OpeningHoursValue | str) -> OpeningHours:
     try:
         if isinstance(value, str):
             return parse_opening_hours(value)
-        return validate_opening_hours({day: [list(i) for i in spans] for day, spans in value.items()})
+        return validate_opening_hours(
+            {day: [list(i) for i in spans] for day, spans in value.items()}
+        )
     except OpeningHoursError as error:
         raise InvalidOpeningHours(str(error), field="opening_hours") from error
 
@@ -345,8 +361,13 @@ def create_store(session: Session, actor: Actor, data: StoreCreate) -> Store:
     session.add(location)
     session.flush()
     record_change(
-        session, actor, action="store.create", object_type="store", object_id=store.id,
-        before=None, after=row_snapshot(store),
+        session,
+        actor,
+        action="store.create",
+        object_type="store",
+        object_id=store.id,
+        before=None,
+        after=row_snapshot(store),
     )
     record_event(
         session,
@@ -387,7 +408,7 @@ def update_store(session: Session, actor: Actor, store_id: int, data: StoreUpdat
         _check_region_exists(session, actor.brand_id, sent["region_id"])
     if STRUCTURAL_STORE_FIELDS & sent.keys():
         ownership = Ownership(sent.get("ownership") or store.ownership)
-        franchisee_id = sent["franchisee_id"] if "franchisee_id" in sent else store.franchisee_id
+        franchisee_id = sent.get("franchisee_id", store.franchisee_id)
         if "ownership" in sent and ownership is Ownership.DIRECT and "franchisee_id" not in sent:
             franchisee_id = None
         _check_ownership(session, actor, ownership, franchisee_id)
@@ -401,7 +422,9 @@ def update_store(session: Session, actor: Actor, store_id: int, data: StoreUpdat
     for key, value in sent.items():
         if value is not None or key in nullable:
             setattr(store, key, value)
-    changes = _finish_update(session, actor, store, "store", before, events.StoreChanged, "store_id")
+    changes = _finish_update(
+        session, actor, store, "store", before, events.StoreChanged, "store_id"
+    )
     if changes.keys() & {"name", "region_id", "franchisee_id", "address"}:
         location = lock_stock_location_of_store(session, actor.brand_id, store.id)
         location.name = store.name
@@ -453,12 +476,19 @@ def create_warehouse(session: Session, actor: Actor, data: WarehouseCreate) -> S
         _check_region_exists(session, actor.brand_id, data.region_id)
     if data.franchisee_id is not None:
         _check_ownership(session, actor, Ownership.FRANCHISE, data.franchisee_id)
-    row = StockLocation(brand_id=actor.brand_id, kind=LocationKind.WAREHOUSE.value, **data.model_dump())
+    row = StockLocation(
+        brand_id=actor.brand_id, kind=LocationKind.WAREHOUSE.value, **data.model_dump()
+    )
     session.add(row)
     session.flush()
     record_change(
-        session, actor, action="stock_location.create", object_type="stock_location",
-        object_id=row.id, before=None, after=row_snapshot(row),
+        session,
+        actor,
+        action="stock_location.create",
+        object_type="stock_location",
+        object_id=row.id,
+        before=None,
+        after=row_snapshot(row),
     )
     record_event(
         session,
@@ -482,7 +512,12 @@ def update_stock_location(
         if value is not None:
             setattr(row, key, value)
     _finish_update(
-        session, actor, row, "stock_location", before, events.StockLocationChanged,
+        session,
+        actor,
+        row,
+        "stock_location",
+        before,
+        events.StockLocationChanged,
         "stock_location_id",
     )
     return row

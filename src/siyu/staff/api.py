@@ -28,7 +28,9 @@ def list_staff(
     rows, total = service.list_staff(
         session, actor, store_id=store_id, role=role, search=q, limit=limit, offset=offset
     )
-    return Page[StaffOut](items=[staff_out(r) for r in rows], total=total, limit=limit, offset=offset)
+    return Page[StaffOut](
+        items=[staff_out(r) for r in rows], total=total, limit=limit, offset=offset
+    )
 
 
 @router.post("/staff", response_model=StaffOut, status_code=status.HTTP_201_CREATED)

@@ -15,12 +15,16 @@ from siyu.staff.models import Staff
 Login = Annotated[
     str,
     StringConstraints(
-        strip_whitespace=True, to_lower=True, min_length=2, max_length=64,
+        strip_whitespace=True,
+        to_lower=True,
+        min_length=2,
+        max_length=64,
         pattern=r"^[a-z0-9][a-z0-9_.@-]*$",
     ),
 ]
 Email = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    str,
+    StringConstraints(strip_whitespace=True, max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
 ]
 Password = Annotated[str, StringConstraints(min_length=10, max_length=200)]
 

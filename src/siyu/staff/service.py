@@ -50,6 +50,7 @@ def staff_scope(actor: Actor) -> ColumnElement[bool]:
     """The SQL condition for the staff ``actor`` may see (brand condition included)."""
     in_brand = Staff.brand_id == actor.brand_id
     myself = Staff.id == actor.staff_id
+    peers: ColumnElement[bool]
     match actor.scope:
         case ScopeKind.BRAND:
             return in_brand
@@ -143,14 +144,26 @@ def resolve_place(
         if store is None:
             raise StoreNotFound(f"Store {store_id} was not found.", field="store_id")
         store_place = StorePlace(store.id, store.region_id, store.franchisee_id)
-    if region_id is not None and session.scalar(
-        select(Region.id).where(Region.brand_id == brand_id, Region.id == region_id)
-    ) is None:
+    if (
+        region_id is not None
+        and session.scalar(
+            select(Region.id).where(Region.brand_id == brand_id, Region.id == region_id)
+        )
+        is None
+    ):
         raise RegionNotFound(f"Region {region_id} was not found.", field="region_id")
-    if franchisee_id is not None and session.scalar(
-        select(Franchisee.id).where(Franchisee.brand_id == brand_id, Franchisee.id == franchisee_id)
-    ) is None:
-        raise FranchiseeNotFound(f"Franchisee {franchisee_id} was not found.", field="franchisee_id")
+    if (
+        franchisee_id is not None
+        and session.scalar(
+            select(Franchisee.id).where(
+                Franchisee.brand_id == brand_id, Franchisee.id == franchisee_id
+            )
+        )
+        is None
+    ):
+        raise FranchiseeNotFound(
+            f"Franchisee {franchisee_id} was not found.", field="franchisee_id"
+        )
     return StaffPlace(
         staff_id=None,
         role=role,
@@ -199,8 +212,13 @@ def hire_staff(session: Session, actor: Actor, data: StaffCreate) -> Staff:
     session.add(row)
     session.flush()
     record_change(
-        session, actor, action="staff.hire", object_type="staff", object_id=row.id,
-        before=None, after=row_snapshot(row),
+        session,
+        actor,
+        action="staff.hire",
+        object_type="staff",
+        object_id=row.id,
+        before=None,
+        after=row_snapshot(row),
     )
     record_event(
         session,
@@ -267,8 +285,13 @@ def change_staff(session: Session, actor: Actor, staff_id: int, data: StaffUpdat
     changes = changed_fields(before, after)
     if changes:
         record_change(
-            session, actor, action="staff.update", object_type="staff", object_id=row.id,
-            before={k: before.get(k) for k in changes}, after=changes,
+            session,
+            actor,
+            action="staff.update",
+            object_type="staff",
+            object_id=row.id,
+            before={k: before.get(k) for k in changes},
+            after=changes,
         )
         record_event(session, actor.brand_id, events.StaffChanged(staff_id=row.id, changes=changes))
     return row
@@ -286,8 +309,13 @@ def set_password(session: Session, actor: Actor, staff_id: int, password: str) -
     if actor.staff_id != staff_id:
         revoke_credentials(session, actor.brand_id, row.id, tokens=False)
     record_change(
-        session, actor, action="staff.set_password", object_type="staff", object_id=row.id,
-        before=None, after={"password": "changed"},
+        session,
+        actor,
+        action="staff.set_password",
+        object_type="staff",
+        object_id=row.id,
+        before=None,
+        after={"password": "changed"},
     )
     record_event(session, actor.brand_id, events.StaffPasswordSet(staff_id=row.id))
 

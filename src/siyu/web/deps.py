@@ -47,7 +47,9 @@ def token_context(request: Request, session: Uow) -> TokenContext:
     return authenticate_token(session, token.strip())
 
 
-def current_actor(context: Annotated[TokenContext, Depends(token_context, scope="function")]) -> Actor:
+def current_actor(
+    context: Annotated[TokenContext, Depends(token_context, scope="function")],
+) -> Actor:
     return context.actor
 
 

@@ -64,9 +64,7 @@ def _wants_html(request: Request) -> bool:
 def _html_error(request: Request, status: int, detail: str) -> Response:
     from siyu.web.templating import render
 
-    return render(
-        request, "error.html", {"status": status, "detail": detail}, status_code=status
-    )
+    return render(request, "error.html", {"status": status, "detail": detail}, status_code=status)
 
 
 def _field_of(location: tuple[Any, ...] | list[Any]) -> str | None:
@@ -87,7 +85,11 @@ def install_problem_handlers(app: FastAPI) -> None:
         if error.status == 401:
             headers = {"WWW-Authenticate": "Bearer"}
         return problem_response(
-            error.status, error.code, error.message, field=error.field, extra=error.extra,
+            error.status,
+            error.code,
+            error.message,
+            field=error.field,
+            extra=error.extra,
             headers=headers,
         )
 
@@ -98,7 +100,9 @@ def install_problem_handlers(app: FastAPI) -> None:
             for e in error.errors()
         ]
         first = errors[0] if errors else {"field": None, "message": "invalid request"}
-        detail = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
+        detail = (
+            f"{first['field']}: {first['message']}" if first["field"] else str(first["message"])
+        )
         if _wants_html(request):
             return _html_error(request, 422, detail)
         return problem_response(
