@@ -104,7 +104,7 @@ def test_a_guide_cannot_see_a_colleague(client: TestClient, world: World) -> Non
     assert_problem(response, 404, "staff_not_found")
 
 
-@pytest.mark.parametrize("who", ROLES + ["integration"])
+@pytest.mark.parametrize("who", [*ROLES, "integration"])
 def test_only_hq_creates_regions(
     session: Session, client: TestClient, world: World, who: str
 ) -> None:

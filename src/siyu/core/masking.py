@@ -13,6 +13,8 @@ def mask_phone(phone: str | None) -> str | None:
     if phone is None or phone == "":
         return phone
     digits = re.sub(r"\D", "", phone)
+    if len(digits) == 13 and digits.startswith("861"):
+        digits = digits[2:]
     if len(digits) == 11 and digits.startswith("1"):
         return f"{digits[:3]}****{digits[-4:]}"
     if len(digits) <= 4:

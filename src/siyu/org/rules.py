@@ -36,21 +36,35 @@ def _minutes(value: str) -> int:
     return hours * 60 + minutes
 
 
+_FULL_DAY_NAMES = {
+    "monday": "mon",
+    "tuesday": "tue",
+    "wednesday": "wed",
+    "thursday": "thu",
+    "friday": "fri",
+    "saturday": "sat",
+    "sunday": "sun",
+}
+
+
+def _day(word: str) -> str:
+    cleaned = word.strip().lower()
+    if cleaned in DAYS:
+        return cleaned
+    if cleaned in _FULL_DAY_NAMES:
+        return _FULL_DAY_NAMES[cleaned]
+    raise OpeningHoursError(f"'{word.strip()}' is not a day (mon..sun)")
+
+
 def _days(spec: str) -> list[str]:
     chosen: list[str] = []
     for part in spec.split(","):
-        part = part.strip().lower()[:3] if "-" not in part else part.strip().lower()
         if "-" in part:
-            start, end = (p.strip()[:3] for p in part.split("-", 1))
-            if start not in DAYS or end not in DAYS:
-                raise OpeningHoursError(f"'{part}' is not a day range like mon-fri")
+            start, end = (_day(p) for p in part.split("-", 1))
             i, j = DAYS.index(start), DAYS.index(end)
-            span = DAYS[i : j + 1] if i <= j else DAYS[i:] + DAYS[: j + 1]
-            chosen.extend(span)
-        elif part in DAYS:
-            chosen.append(part)
+            chosen.extend(DAYS[i : j + 1] if i <= j else DAYS[i:] + DAYS[: j + 1])
         else:
-            raise OpeningHoursError(f"'{part}' is not a day (mon..sun)")
+            chosen.append(_day(part))
     return chosen
 
 

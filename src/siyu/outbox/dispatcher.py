@@ -94,15 +94,16 @@ def dispatch_pending(
         ).all()
         if not events:
             return DispatchReport(0, 0, 0)
-        done = set(
-            session.execute(
+        done = {
+            (row.event_id, row.subscriber)
+            for row in session.execute(
                 select(OutboxDelivery.event_id, OutboxDelivery.subscriber).where(
                     tuple_(OutboxDelivery.brand_id, OutboxDelivery.event_id).in_(
                         [(e.brand_id, e.id) for e in events]
                     )
                 )
-            ).tuples()
-        )
+            )
+        }
         dispatched = failed = 0
         for event in events:
             errors: list[str] = []
