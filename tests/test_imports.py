@@ -667,3 +667,41 @@ def test_an_hq_operator_cannot_import_a_brand_admin(session: Session, shops: Sho
     assert raised.value.errors == [
         RowError(3, "role", "A hq operator cannot manage a brand admin.")
     ]
+
+
+def test_empty_columns_after_the_last_one_are_ignored(session: Session, org: Org) -> None:
+    # given a sheet whose header and rows run on into empty columns
+    text = "code,name,region,,\nSH01,南京路店,EAST,,\nSH02,徐家汇店,EAST\n"
+    # when / then
+    assert import_stores(session, org.actor, text) == ImportReport(1 + 1, 0, 0)
+
+
+def test_an_empty_ownership_or_status_keeps_the_stores_own(session: Session, org: Org) -> None:
+    # given a franchised store that is suspended
+    import_stores(
+        session, org.actor, csv(STORE_HEADER, [STORES[1].replace(",open,", ",suspended,")])
+    )
+    # when a file leaves its ownership and status empty
+    row = STORES[1].replace(",franchise,", ",,").replace(",open,", ",,")
+    report = import_stores(session, org.actor, csv(STORE_HEADER, [row]))
+    # then nothing changes
+    assert report == ImportReport(created=0, updated=0, unchanged=1)
+    hz02 = store(session, "HZ02")
+    assert (hz02.ownership, hz02.franchisee_id, hz02.status) == (
+        "franchise",
+        org.franchisee.id,
+        "suspended",
+    )
+
+
+def test_rows_may_be_given_already_split(session: Session, shops: Shops) -> None:
+    # given rows as mappings (as an API upload or a spreadsheet reader gives them)
+    rows = [
+        {"code": "E1", "name": "王丽", "role": "guide", "store": "SH01"},
+        {"code": "E2", "name": "李静", "role": "guide", "store": "SH99"},
+    ]
+    # when / then line numbers count as in a file: the first row is line 2
+    with pytest.raises(ImportRejected) as raised:
+        import_staff(session, shops.org.actor, rows)
+    assert raised.value.errors == [RowError(3, "store", "no store with code 'SH99' in this brand")]
+    assert import_staff(session, shops.org.actor, rows[:1]) == ImportReport(1, 0, 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import warnings
 from typing import Annotated
 
@@ -105,9 +106,12 @@ def worker(
     except SiyuError as error:
         raise fail(error) from error
     workers = BackgroundWorkers(database, concurrency=concurrency)
+    # Process managers stop services with SIGTERM: finish the current jobs, then exit.
+    signal.signal(signal.SIGTERM, lambda *_: workers.stop())
     workers.start()
     console.print(f"Worker running (concurrency {concurrency}); Ctrl-C stops it.")
     workers.wait()
+    console.print("Worker stopped.")
 
 
 @db_app.command("upgrade")

@@ -6,7 +6,9 @@ a spreadsheet numbers them (a quoted value spanning several physical lines is on
 Importers collect every error of every row and raise ``ImportRejected`` with all of them.
 
 Values are stripped of surrounding whitespace; an entirely empty row (Excel writes ``,,,``
-for rows it thinks are used) is skipped. Header names are matched case-insensitively.
+for rows it thinks are used) is skipped, and so are empty columns after the last named one.
+Header names are matched case-insensitively. A row with fewer values than the header has
+empty values for the columns it lacks.
 """
 
 from __future__ import annotations
@@ -126,6 +128,8 @@ def read_csv(
     """
     if isinstance(source, bytes | str):
         text = decode(source) if isinstance(source, bytes) else source.removeprefix("\ufeff")
+        if not text.strip():
+            raise ImportRejected([RowError(HEADER_LINE, None, "the file is empty")])
         records = _records(text)
     else:
         records = _records_of_mappings(source)
@@ -133,13 +137,18 @@ def read_csv(
         header_line, header = next(records)
     except StopIteration:
         raise ImportRejected([RowError(HEADER_LINE, None, "the file is empty")]) from None
-    columns = tuple(_column_name(name) for name in header)
+    names = [_column_name(name) for name in header]
+    while names and not names[-1]:  # spreadsheets add empty columns after the last one
+        names.pop()
+    columns = tuple(names)
     _check_header(header_line, columns, required, optional)
     rows: list[CsvRow] = []
     errors: list[RowError] = []
     for line, values in records:
         if not any(v.strip() for v in values):
             continue
+        while len(values) > len(columns) and not values[-1].strip():
+            values.pop()
         if len(values) > len(columns):
             errors.append(
                 RowError(

@@ -22,7 +22,7 @@ LOGIN_ATTEMPT_RETENTION = timedelta(days=30)
 
 
 @tasks.periodic(cron="17 3 * * *")
-@tasks.task(name="siyu.prune_login_attempts", queue="maintenance", queueing_lock="prune_login")
+@tasks.task(name="prune_login_attempts", queue="maintenance", queueing_lock="prune_login")
 def prune_login_attempts(timestamp: int) -> int:
     """Forget login attempts older than the retention window (throttling needs 15 minutes)."""
     database = get_database()
