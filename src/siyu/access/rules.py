@@ -6,6 +6,7 @@ ask these functions; the answers are the single source of truth for authorizatio
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -49,6 +50,31 @@ ROLE_SCOPE: dict[Role, ScopeKind] = {
     Role.STORE_MANAGER: ScopeKind.STORE,
     Role.GUIDE: ScopeKind.SELF,
 }
+
+# What a role's place is anchored by: region managers by a region, franchisee owners by a
+# franchisee, store managers and guides by a store; HQ roles by nothing.
+PLACE_ANCHORS = ("region", "store", "franchisee")
+ANCHOR_OF_SCOPE: dict[ScopeKind, str] = {
+    ScopeKind.REGION: "region",
+    ScopeKind.FRANCHISEE: "franchisee",
+    ScopeKind.STORE: "store",
+    ScopeKind.SELF: "store",
+}
+
+
+def place_problems(role: Role, given: Collection[str]) -> list[tuple[str, str]]:
+    """(anchor, reason) for each anchor that is given but not the role's, or the role's but
+    missing. Empty when the role has exactly the anchor its scope needs."""
+    needed = ANCHOR_OF_SCOPE.get(ROLE_SCOPE[role])
+    problems: list[tuple[str, str]] = []
+    for anchor in PLACE_ANCHORS:
+        if anchor in given and anchor != needed:
+            advice = f"give only {needed}" if needed else "leave region, store and franchisee empty"
+            problems.append((anchor, f"a {role.value} is not attached to a {anchor}; {advice}"))
+        elif anchor not in given and anchor == needed:
+            problems.append((anchor, f"a {role.value} needs a {anchor} code"))
+    return problems
+
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.BRAND_ADMIN: frozenset(Permission),

@@ -254,6 +254,18 @@ class CodeLookup:
             reason += f" (did you mean '{near}'?)"
         return None, reason
 
+    def find_in(
+        self, row: CsvRow, column: str, errors: list[RowError], advice: str = ""
+    ) -> int | None:
+        """The id for the code in ``row[column]`` (None when empty); a miss adds a RowError."""
+        code = row.get(column)
+        if not code:
+            return None
+        found, reason = self.find(code)
+        if found is None:
+            errors.append(RowError(row.line, column, reason + advice))
+        return found
+
 
 def report_progress(progress: ProgressCallback | None, phase: str, done: int, total: int) -> None:
     """Call ``progress`` every 100 rows and at the end, not for every row."""

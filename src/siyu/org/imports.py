@@ -55,7 +55,7 @@ from siyu.org.models import (
     Store,
     StoreStatus,
 )
-from siyu.org.rules import OpeningHoursError, parse_opening_hours
+from siyu.org.rules import OpeningHoursError, ownership_problem, parse_opening_hours
 from siyu.org.schemas import StoreCreate
 from siyu.outbox.service import record_event
 
@@ -208,10 +208,17 @@ def _check_row(
     table: CsvTable, row: CsvRow, lookups: _Lookups, errors: list[RowError]
 ) -> _Planned | None:
     line = row.line
-    region_id = _find(lookups.regions, row, "region", errors)
+    region_id = lookups.regions.find_in(
+        row, "region", errors, "; create the region first (imports do not create regions)"
+    )
     if not row.get("region"):
         errors.append(RowError(line, "region", "a value is required"))
-    franchisee_id = _find(lookups.franchisees, row, "franchisee", errors)
+    franchisee_id = lookups.franchisees.find_in(
+        row,
+        "franchisee",
+        errors,
+        "; create the franchisee first (imports do not create franchisees)",
+    )
     data: dict[str, Any] = {
         "code": row.get("code"),
         "name": row.get("name"),
@@ -246,7 +253,7 @@ def _check_row(
     if store is None or errors:
         return None
     values = _target_values(table, row, store, existing, franchisee_id, opening_hours)
-    ownership_error = _ownership_problem(values["ownership"], values["franchisee_id"])
+    ownership_error = ownership_problem(values["ownership"], values["franchisee_id"] is not None)
     if ownership_error:
         errors.append(RowError(line, "franchisee", ownership_error))
         return None
@@ -254,20 +261,6 @@ def _check_row(
     if existing is not None:
         planned.changes = {k: v for k, v in values.items() if getattr(existing, k) != v}
     return planned
-
-
-def _find(lookup: CodeLookup, row: CsvRow, column: str, errors: list[RowError]) -> int | None:
-    code = row.get(column)
-    if not code:
-        return None
-    found, reason = lookup.find(code)
-    if found is None:
-        if column == "region":
-            reason += "; create the region first (imports do not create regions)"
-        elif column == "franchisee":
-            reason += "; create the franchisee first (imports do not create franchisees)"
-        errors.append(RowError(row.line, column, reason))
-    return found
 
 
 def _target_values(
@@ -319,18 +312,6 @@ def _target_values(
 def _coordinate(value: Decimal | None) -> Decimal | None:
     """As stored (6 decimals), so that an unchanged value compares and audits as unchanged."""
     return None if value is None else value.quantize(COORDINATE_STEP)
-
-
-def _ownership_problem(ownership: str, franchisee_id: int | None) -> str | None:
-    """The rule of ``org.service._check_ownership``, on the values after the import."""
-    if ownership == Ownership.FRANCHISE.value and franchisee_id is None:
-        return "a franchised store needs its franchisee: give the franchisee's code"
-    if ownership == Ownership.DIRECT.value and franchisee_id is not None:
-        return (
-            "a directly operated store has no franchisee: leave franchisee empty or set "
-            "ownership to franchise"
-        )
-    return None
 
 
 # ---------------------------------------------------------------- writing

@@ -26,6 +26,19 @@ def is_valid_code(code: str) -> bool:
     return bool(_CODE.match(code))
 
 
+def ownership_problem(ownership: str, has_franchisee: bool) -> str | None:
+    """Why a store's ownership and franchisee disagree, or None: a franchised store needs its
+    franchisee, a directly operated one has none."""
+    if ownership == "franchise" and not has_franchisee:
+        return "a franchised store needs its franchisee: give the franchisee's code"
+    if ownership == "direct" and has_franchisee:
+        return (
+            "a directly operated store has no franchisee: leave franchisee empty or set "
+            "ownership to franchise"
+        )
+    return None
+
+
 def _minutes(value: str) -> int:
     match = _TIME.match(value.strip())
     if not match:

@@ -34,6 +34,7 @@ from siyu.org.models import Franchisee, LocationKind, Ownership, Region, StockLo
 from siyu.org.rules import (
     OpeningHours,
     OpeningHoursError,
+    ownership_problem,
     parse_opening_hours,
     validate_opening_hours,
 )
@@ -305,11 +306,10 @@ def _opening_hours(value: OpeningHoursValue | str) -> OpeningHours:
 def _check_ownership(
     session: Session, actor: Actor, ownership: Ownership, franchisee_id: int | None
 ) -> None:
-    if ownership is Ownership.FRANCHISE:
-        if franchisee_id is None:
-            raise InvalidOwnership(
-                "A franchised store needs its franchisee.", field="franchisee_id"
-            )
+    problem = ownership_problem(ownership.value, franchisee_id is not None)
+    if problem is not None:
+        raise InvalidOwnership(problem[0].upper() + problem[1:] + ".", field="franchisee_id")
+    if franchisee_id is not None:
         exists = session.scalar(
             select(Franchisee.id).where(
                 Franchisee.brand_id == actor.brand_id, Franchisee.id == franchisee_id
@@ -319,10 +319,6 @@ def _check_ownership(
             raise FranchiseeNotFound(
                 f"Franchisee {franchisee_id} was not found.", field="franchisee_id"
             )
-    elif franchisee_id is not None:
-        raise InvalidOwnership(
-            "A directly operated store has no franchisee.", field="franchisee_id"
-        )
 
 
 def _check_region_exists(session: Session, brand_id: int, region_id: int) -> None:

@@ -28,14 +28,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from siyu.access.rules import (
-    ROLE_SCOPE,
+    PLACE_ANCHORS,
     Actor,
     Permission,
     Role,
-    ScopeKind,
     StaffPlace,
     StorePlace,
     check_can_manage_staff,
+    place_problems,
 )
 from siyu.audit.service import record_change
 from siyu.core.csvfile import (
@@ -63,14 +63,7 @@ from siyu.staff.schemas import StaffCreate
 
 REQUIRED_COLUMNS = ("code", "name", "role")
 OPTIONAL_COLUMNS = ("region", "store", "franchisee", "phone", "email", "login")
-PLACE_COLUMNS = ("region", "store", "franchisee")
-# The place column a role's scope is anchored by (resolve_place's rule, in CSV columns).
-ANCHOR_OF_SCOPE = {
-    ScopeKind.REGION: "region",
-    ScopeKind.FRANCHISEE: "franchisee",
-    ScopeKind.STORE: "store",
-    ScopeKind.SELF: "store",
-}
+PLACE_COLUMNS = PLACE_ANCHORS
 FIELD_OF_COLUMN = {"region": "region_id", "store": "store_id", "franchisee": "franchisee_id"}
 COLUMN_OF_FIELD = {value: key for key, value in FIELD_OF_COLUMN.items()}
 CONTACT_COLUMNS = ("phone", "email", "login")
@@ -252,9 +245,9 @@ def _check_row(
 ) -> _Planned | None:
     line = row.line
     anchors = {
-        "region": _find(lookups.regions, row, "region", errors),
-        "store": _find(lookups.stores, row, "store", errors),
-        "franchisee": _find(lookups.franchisees, row, "franchisee", errors),
+        "region": lookups.regions.find_in(row, "region", errors),
+        "store": lookups.stores.find_in(row, "store", errors),
+        "franchisee": lookups.franchisees.find_in(row, "franchisee", errors),
     }
     data: dict[str, Any] = {
         "code": row.get("code"),
@@ -308,30 +301,9 @@ def _role_or_none(value: str) -> Role | None:
         return None
 
 
-def _find(lookup: CodeLookup, row: CsvRow, column: str, errors: list[RowError]) -> int | None:
-    code = row.get(column)
-    if not code:
-        return None
-    found, reason = lookup.find(code)
-    if found is None:
-        errors.append(RowError(row.line, column, reason))
-    return found
-
-
 def _anchor_errors(line: int, role: Role, row: CsvRow) -> list[RowError]:
-    """``resolve_place``'s rule: exactly the anchor the role's scope needs, no other."""
-    needed = ANCHOR_OF_SCOPE.get(ROLE_SCOPE[role])
-    errors: list[RowError] = []
-    for column in PLACE_COLUMNS:
-        given = bool(row.get(column))
-        if given and column != needed:
-            advice = f"give only {needed}" if needed else "leave region, store and franchisee empty"
-            errors.append(
-                RowError(line, column, f"a {role.value} is not attached to a {column}; {advice}")
-            )
-        elif not given and column == needed:
-            errors.append(RowError(line, column, f"a {role.value} needs a {column} code"))
-    return errors
+    given = {column for column in PLACE_COLUMNS if row.get(column)}
+    return [RowError(line, anchor, reason) for anchor, reason in place_problems(role, given)]
 
 
 def _place(

@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 from siyu.access.models import ApiToken, ConsoleSession
 from siyu.access.passwords import hash_password
 from siyu.access.rules import (
-    ROLE_SCOPE,
     Actor,
     Permission,
     Role,
@@ -24,6 +23,7 @@ from siyu.access.rules import (
     StaffPlace,
     StorePlace,
     check_can_manage_staff,
+    place_problems,
 )
 from siyu.audit.service import record_change
 from siyu.core.clock import utc_now
@@ -117,23 +117,13 @@ def resolve_place(
 
     Raises InvalidStaffPlace, RegionNotFound, StoreNotFound or FranchiseeNotFound.
     """
-    scope = ROLE_SCOPE[role]
-    needed = {
-        ScopeKind.REGION: "region_id",
-        ScopeKind.FRANCHISEE: "franchisee_id",
-        ScopeKind.STORE: "store_id",
-        ScopeKind.SELF: "store_id",
-    }.get(scope)
     given = {"region_id": region_id, "store_id": store_id, "franchisee_id": franchisee_id}
-    for name, value in given.items():
-        if value is not None and name != needed:
-            raise InvalidStaffPlace(
-                f"A {role.value} is not attached by {name}; "
-                + (f"give only {needed}." if needed else "give none."),
-                field=name,
-            )
-    if needed is not None and given[needed] is None:
-        raise InvalidStaffPlace(f"A {role.value} needs {needed}.", field=needed)
+    problems = place_problems(
+        role, {name.removesuffix("_id") for name, value in given.items() if value is not None}
+    )
+    if problems:
+        anchor, reason = problems[0]
+        raise InvalidStaffPlace(reason[0].upper() + reason[1:] + ".", field=f"{anchor}_id")
     store_place = None
     if store_id is not None:
         store = session.execute(
