@@ -281,9 +281,7 @@ def _seed(database: Any, store_count: int) -> Seeded:
                 region_id=regions[0].id,
             ),
         )
-        _, admin_token = issue_token(
-            session, actor_for_staff(admin), ApiTokenCreate(name="bench")
-        )
+        _, admin_token = issue_token(session, actor_for_staff(admin), ApiTokenCreate(name="bench"))
         _, region_token = issue_token(
             session, actor_for_staff(manager), ApiTokenCreate(name="bench")
         )
@@ -321,6 +319,7 @@ def main() -> dict[str, Any]:
     clients = int(_env_float("SIYU_BENCH_CLIENTS", 8))
     store_count = int(_env_float("SIYU_BENCH_STORES", 1000))
     console = Console()
+    load_before = os.getloadavg()[0]
 
     server_db, name, url = _throwaway_database()
     database = None
@@ -425,6 +424,8 @@ def main() -> dict[str, Any]:
         "seconds": seconds,
         "warmup_seconds": warmup,
         "seed_seconds": round(seeded.seconds, 1),
+        "load_average_1m_before": round(load_before, 2),
+        "cpus": os.cpu_count(),
     }
 
 

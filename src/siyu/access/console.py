@@ -1,14 +1,21 @@
-"""Console login, logout and the home page with the organization tree."""
+"""Console login, logout, the home page with the organization tree, and API tokens."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
 
 from siyu.access import service
+from siyu.access.rules import Permission
+from siyu.access.schemas import ApiTokenCreate
+from siyu.access.service import SessionContext
 from siyu.config import get_settings
+from siyu.core.errors import SiyuError
+from siyu.org.console import FormProblem, form_problem, problem_context
 from siyu.org.service import org_tree
 from siyu.web.csrf import (
     LOGIN_CSRF_COOKIE,
@@ -23,7 +30,9 @@ from siyu.web.templating import render
 router = APIRouter()
 
 
-def _login_page(request: Request, error: str | None, brand: str, login: str, status: int) -> Response:
+def _login_page(
+    request: Request, error: str | None, brand: str, login: str, status: int
+) -> Response:
     token = new_token()
     response = render(
         request,
@@ -32,8 +41,13 @@ def _login_page(request: Request, error: str | None, brand: str, login: str, sta
         status_code=status,
     )
     response.set_cookie(
-        LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict",
-        secure=cookie_is_secure(request), max_age=3600, path="/console",
+        LOGIN_CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=cookie_is_secure(request),
+        max_age=3600,
+        path="/console",
     )
     return response
 
@@ -69,8 +83,12 @@ def log_in(
     assert result.session_token is not None
     response = RedirectResponse("/console", status_code=303)
     response.set_cookie(
-        SESSION_COOKIE, result.session_token, httponly=True, samesite="lax",
-        secure=cookie_is_secure(request), max_age=get_settings().session_ttl_hours * 3600,
+        SESSION_COOKIE,
+        result.session_token,
+        httponly=True,
+        samesite="lax",
+        secure=cookie_is_secure(request),
+        max_age=get_settings().session_ttl_hours * 3600,
         path="/",
     )
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/console")
@@ -89,3 +107,87 @@ def log_out(session: Uow, context: ConsoleForm) -> Response:
 def home(request: Request, session: Uow, context: ConsoleContext) -> Response:
     tree = org_tree(session, context.actor)
     return render(request, "home.html", {"ctx": context, "tree": tree})
+
+
+# ---------------------------------------------------------------- API tokens
+
+TOKEN_FIELD_LABELS = {
+    "name": "Name",
+    "kind": "Kind",
+    "scopes": "Scopes",
+    "expires_in_days": "Expires in (days)",
+}
+TOKEN_NOTICES = {"revoked": "Token revoked."}
+
+
+def _tokens_page(
+    request: Request,
+    session: Session,
+    context: SessionContext,
+    form: dict[str, Any] | None = None,
+    problem: FormProblem | None = None,
+    notice: str | None = None,
+) -> Response:
+    actor = context.actor
+    return render(
+        request,
+        "access/tokens.html",
+        {
+            "ctx": context,
+            "tokens": service.list_tokens(session, actor),
+            "can_integrate": actor.can(Permission.INTEGRATION_MANAGE),
+            "scope_options": sorted(p.value for p in actor.permissions),
+            "form": form or {"kind": "user", "scopes": []},
+            **problem_context(problem),
+            "notice": notice,
+        },
+        status_code=problem.status if problem else 200,
+    )
+
+
+@router.get("/tokens", response_class=HTMLResponse)
+def tokens_page(
+    request: Request,
+    session: Uow,
+    context: ConsoleContext,
+    done: Annotated[str, Query(max_length=10)] = "",
+) -> Response:
+    return _tokens_page(request, session, context, notice=TOKEN_NOTICES.get(done))
+
+
+@router.post("/tokens", response_class=HTMLResponse)
+def issue_token(
+    request: Request,
+    session: Uow,
+    context: ConsoleForm,
+    name: Annotated[str, Form(max_length=500)] = "",
+    kind: Annotated[str, Form(max_length=20)] = "user",
+    scopes: Annotated[list[str] | None, Form()] = None,
+    expires_in_days: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    """Issue a token and show its plain value on this response only. No scope ticked gives a
+    user token all of its owner's permissions (an integration token must name its scopes)."""
+    form = {"name": name, "kind": kind, "scopes": scopes or [], "expires_in_days": expires_in_days}
+    values: dict[str, Any] = {"name": name, "kind": kind, "scopes": scopes or None}
+    if expires_in_days.strip():
+        values["expires_in_days"] = expires_in_days.strip()
+    try:
+        data = ApiTokenCreate.model_validate(values)
+        row, plain = service.issue_token(session, context.actor, data)
+    except (ValidationError, SiyuError) as error:
+        problem = form_problem(session, error, TOKEN_FIELD_LABELS)
+        return _tokens_page(request, session, context, form, problem)
+    response = render(
+        request,
+        "access/token_issued.html",
+        {"ctx": context, "token": row, "plain": plain},
+        status_code=201,
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@router.post("/tokens/{token_id}/revoke")
+def revoke_token(token_id: int, session: Uow, context: ConsoleForm) -> Response:
+    service.revoke_token(session, context.actor, token_id)
+    return RedirectResponse("/console/tokens?done=revoked", status_code=303)

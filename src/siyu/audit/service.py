@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from siyu.access.rules import Actor, Permission
 from siyu.audit.models import AuditEntry
 from siyu.core.context import current_request_id
+from siyu.core.snapshot import changed_fields, row_snapshot
 
 
 def record_change(
@@ -44,6 +45,39 @@ def record_change(
     )
     session.add(entry)
     return entry
+
+
+def record_creation(session: Session, actor: Actor, *, object_type: str, row: Any) -> None:
+    """Audit the creation of ``row`` (flushed, so it has its id) as ``<object_type>.create``."""
+    record_change(
+        session,
+        actor,
+        action=f"{object_type}.create",
+        object_type=object_type,
+        object_id=row.id,
+        before=None,
+        after=row_snapshot(row),
+    )
+
+
+def record_update(
+    session: Session, actor: Actor, *, object_type: str, row: Any, before: dict[str, Any]
+) -> dict[str, Any]:
+    """Audit what changed in ``row`` since the snapshot ``before`` (as
+    ``<object_type>.update``, only the changed fields) and return the changes; nothing is
+    recorded when nothing changed."""
+    changes = changed_fields(before, row_snapshot(row))
+    if changes:
+        record_change(
+            session,
+            actor,
+            action=f"{object_type}.update",
+            object_type=object_type,
+            object_id=row.id,
+            before={k: before.get(k) for k in changes},
+            after=changes,
+        )
+    return changes
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from siyu.access.rules import Actor, Permission
-from siyu.audit.service import record_change
 from siyu.core.csvfile import (
     CodeLookup,
     CsvRow,
@@ -45,7 +44,6 @@ from siyu.core.csvfile import (
     validation_errors,
 )
 from siyu.core.snapshot import row_snapshot
-from siyu.org import events
 from siyu.org.models import (
     Franchisee,
     LocationKind,
@@ -57,7 +55,11 @@ from siyu.org.models import (
 )
 from siyu.org.rules import OpeningHoursError, ownership_problem, parse_opening_hours
 from siyu.org.schemas import StoreCreate
-from siyu.outbox.service import record_event
+from siyu.org.service import (
+    copy_store_to_location,
+    publish_store_changed,
+    publish_store_created,
+)
 
 REQUIRED_COLUMNS = ("code", "name", "region")
 OPTIONAL_COLUMNS = (
@@ -340,27 +342,7 @@ def _create(
             for store in stores
         )
         for store in stores:
-            record_change(
-                session,
-                actor,
-                action="store.create",
-                object_type="store",
-                object_id=store.id,
-                before=None,
-                after=row_snapshot(store),
-            )
-            record_event(
-                session,
-                actor.brand_id,
-                events.StoreCreated(
-                    store_id=store.id,
-                    code=store.code,
-                    region_id=store.region_id,
-                    ownership=store.ownership,
-                    franchisee_id=store.franchisee_id,
-                    status=store.status,
-                ),
-            )
+            publish_store_created(session, actor, store)
         session.flush()
         done += len(batch)
         report_progress(progress, "creating", done, len(planned))
@@ -385,27 +367,10 @@ def _update(
         before = row_snapshot(store)
         for key, value in p.changes.items():
             setattr(store, key, value)
-        after = row_snapshot(store)
-        record_change(
-            session,
-            actor,
-            action="store.update",
-            object_type="store",
-            object_id=store.id,
-            before={k: before[k] for k in p.changes},
-            after={k: after[k] for k in p.changes},
-        )
-        record_event(
-            session,
-            actor.brand_id,
-            events.StoreChanged(store_id=store.id, changes={k: after[k] for k in p.changes}),
-        )
+        publish_store_changed(session, actor, store, before)
         location = locations.get(store.id)
         if location is not None:
-            location.name = store.name
-            location.region_id = store.region_id
-            location.franchisee_id = store.franchisee_id
-            location.address = store.address
+            copy_store_to_location(store, location)
         if done % BATCH == 0:
             session.flush()
         report_progress(progress, "updating", done, len(planned))

@@ -15,9 +15,9 @@ from sqlalchemy import ColumnElement, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from siyu.access.rules import Actor, Permission, ScopeKind
-from siyu.audit.service import record_change
+from siyu.audit.service import record_creation, record_update
 from siyu.core.errors import PermissionDenied
-from siyu.core.snapshot import changed_fields, row_snapshot
+from siyu.core.snapshot import row_snapshot
 from siyu.core.text import contains_pattern
 from siyu.org import events
 from siyu.org.errors import (
@@ -134,15 +134,7 @@ def create_region(session: Session, actor: Actor, data: RegionCreate) -> Region:
     region = Region(brand_id=actor.brand_id, code=data.code, name=data.name)
     session.add(region)
     session.flush()
-    record_change(
-        session,
-        actor,
-        action="region.create",
-        object_type="region",
-        object_id=region.id,
-        before=None,
-        after=row_snapshot(region),
-    )
+    record_creation(session, actor, object_type="region", row=region)
     record_event(
         session,
         actor.brand_id,
@@ -175,19 +167,8 @@ def _finish_update(
     id_field: str,
 ) -> dict[str, Any]:
     """Audit and publish an update if anything changed; return the changed fields."""
-    session.flush()
-    after = row_snapshot(row)
-    changes = changed_fields(before, after)
+    changes = record_update(session, actor, object_type=object_type, row=row, before=before)
     if changes:
-        record_change(
-            session,
-            actor,
-            action=f"{object_type}.update",
-            object_type=object_type,
-            object_id=row.id,
-            before={k: before.get(k) for k in changes},
-            after=changes,
-        )
         record_event(session, actor.brand_id, event_class(**{id_field: row.id, "changes": changes}))
     return changes
 
@@ -218,15 +199,7 @@ def create_franchisee(session: Session, actor: Actor, data: FranchiseeCreate) ->
     row = Franchisee(brand_id=actor.brand_id, **data.model_dump())
     session.add(row)
     session.flush()
-    record_change(
-        session,
-        actor,
-        action="franchisee.create",
-        object_type="franchisee",
-        object_id=row.id,
-        before=None,
-        after=row_snapshot(row),
-    )
+    record_creation(session, actor, object_type="franchisee", row=row)
     record_event(
         session,
         actor.brand_id,
@@ -356,15 +329,13 @@ def create_store(session: Session, actor: Actor, data: StoreCreate) -> Store:
     )
     session.add(location)
     session.flush()
-    record_change(
-        session,
-        actor,
-        action="store.create",
-        object_type="store",
-        object_id=store.id,
-        before=None,
-        after=row_snapshot(store),
-    )
+    publish_store_created(session, actor, store)
+    return store
+
+
+def publish_store_created(session: Session, actor: Actor, store: Store) -> None:
+    """Audit entry and StoreCreated event for a flushed new store."""
+    record_creation(session, actor, object_type="store", row=store)
     record_event(
         session,
         actor.brand_id,
@@ -377,7 +348,21 @@ def create_store(session: Session, actor: Actor, data: StoreCreate) -> Store:
             status=store.status,
         ),
     )
-    return store
+
+
+def publish_store_changed(
+    session: Session, actor: Actor, store: Store, before: dict[str, Any]
+) -> dict[str, Any]:
+    """Audit entry and StoreChanged event for what changed since ``before``; returns it."""
+    return _finish_update(session, actor, store, "store", before, events.StoreChanged, "store_id")
+
+
+def copy_store_to_location(store: Store, location: StockLocation) -> None:
+    """A store's stock location carries the store's name, region, owner and address."""
+    location.name = store.name
+    location.region_id = store.region_id
+    location.franchisee_id = store.franchisee_id
+    location.address = store.address
 
 
 STRUCTURAL_STORE_FIELDS = frozenset({"region_id", "ownership", "franchisee_id"})
@@ -423,10 +408,7 @@ def update_store(session: Session, actor: Actor, store_id: int, data: StoreUpdat
     )
     if changes.keys() & {"name", "region_id", "franchisee_id", "address"}:
         location = lock_stock_location_of_store(session, actor.brand_id, store.id)
-        location.name = store.name
-        location.region_id = store.region_id
-        location.franchisee_id = store.franchisee_id
-        location.address = store.address
+        copy_store_to_location(store, location)
     return store
 
 
@@ -477,15 +459,7 @@ def create_warehouse(session: Session, actor: Actor, data: WarehouseCreate) -> S
     )
     session.add(row)
     session.flush()
-    record_change(
-        session,
-        actor,
-        action="stock_location.create",
-        object_type="stock_location",
-        object_id=row.id,
-        before=None,
-        after=row_snapshot(row),
-    )
+    record_creation(session, actor, object_type="stock_location", row=row)
     record_event(
         session,
         actor.brand_id,

@@ -37,7 +37,6 @@ from siyu.access.rules import (
     check_can_manage_staff,
     place_problems,
 )
-from siyu.audit.service import record_change
 from siyu.core.csvfile import (
     CodeLookup,
     CsvRow,
@@ -56,10 +55,9 @@ from siyu.core.csvfile import (
 from siyu.core.errors import PermissionDenied
 from siyu.core.snapshot import row_snapshot
 from siyu.org.models import Franchisee, Region, Store
-from siyu.outbox.service import record_event
-from siyu.staff import events
 from siyu.staff.models import Staff
 from siyu.staff.schemas import StaffCreate
+from siyu.staff.service import publish_staff_changed, publish_staff_hired
 
 REQUIRED_COLUMNS = ("code", "name", "role")
 OPTIONAL_COLUMNS = ("region", "store", "franchisee", "phone", "email", "login")
@@ -362,27 +360,7 @@ def _create(
         session.add_all(people)
         session.flush()
         for person in people:
-            record_change(
-                session,
-                actor,
-                action="staff.hire",
-                object_type="staff",
-                object_id=person.id,
-                before=None,
-                after=row_snapshot(person),
-            )
-            record_event(
-                session,
-                actor.brand_id,
-                events.StaffHired(
-                    staff_id=person.id,
-                    code=person.code,
-                    role=person.role,
-                    region_id=person.region_id,
-                    store_id=person.store_id,
-                    franchisee_id=person.franchisee_id,
-                ),
-            )
+            publish_staff_hired(session, actor, person)
         session.flush()
         done += len(batch)
         report_progress(progress, "hiring", done, len(planned))
@@ -406,21 +384,7 @@ def _update(
         before = row_snapshot(person)
         for key, value in p.changes.items():
             setattr(person, key, value)
-        after = row_snapshot(person)
-        record_change(
-            session,
-            actor,
-            action="staff.update",
-            object_type="staff",
-            object_id=person.id,
-            before={k: before[k] for k in p.changes},
-            after={k: after[k] for k in p.changes},
-        )
-        record_event(
-            session,
-            actor.brand_id,
-            events.StaffChanged(staff_id=person.id, changes={k: after[k] for k in p.changes}),
-        )
+        publish_staff_changed(session, actor, person, before)
         if done % BATCH == 0:
             session.flush()
         report_progress(progress, "updating", done, len(planned))

@@ -25,10 +25,10 @@ from siyu.access.rules import (
     check_can_manage_staff,
     place_problems,
 )
-from siyu.audit.service import record_change
+from siyu.audit.service import record_change, record_update
 from siyu.core.clock import utc_now
 from siyu.core.errors import PermissionDenied
-from siyu.core.snapshot import changed_fields, row_snapshot
+from siyu.core.snapshot import row_snapshot
 from siyu.core.text import contains_pattern
 from siyu.org.errors import FranchiseeNotFound, RegionNotFound, StoreNotFound
 from siyu.org.models import Franchisee, Region, Store
@@ -201,6 +201,12 @@ def hire_staff(session: Session, actor: Actor, data: StaffCreate) -> Staff:
     )
     session.add(row)
     session.flush()
+    publish_staff_hired(session, actor, row)
+    return row
+
+
+def publish_staff_hired(session: Session, actor: Actor, row: Staff) -> None:
+    """Audit entry (``staff.hire``) and StaffHired event for a flushed new staff member."""
     record_change(
         session,
         actor,
@@ -222,7 +228,16 @@ def hire_staff(session: Session, actor: Actor, data: StaffCreate) -> Staff:
             franchisee_id=row.franchisee_id,
         ),
     )
-    return row
+
+
+def publish_staff_changed(
+    session: Session, actor: Actor, row: Staff, before: dict[str, Any]
+) -> dict[str, Any]:
+    """Audit entry and StaffChanged event for what changed since ``before``; returns it."""
+    changes = record_update(session, actor, object_type="staff", row=row, before=before)
+    if changes:
+        record_event(session, actor.brand_id, events.StaffChanged(staff_id=row.id, changes=changes))
+    return changes
 
 
 def change_staff(session: Session, actor: Actor, staff_id: int, data: StaffUpdate) -> Staff:
@@ -270,20 +285,7 @@ def change_staff(session: Session, actor: Actor, staff_id: int, data: StaffUpdat
     for key, value in sent.items():
         if value is not None or key in {"region_id", "store_id", "franchisee_id", "phone", "email"}:
             setattr(row, key, value)
-    session.flush()
-    after = row_snapshot(row)
-    changes = changed_fields(before, after)
-    if changes:
-        record_change(
-            session,
-            actor,
-            action="staff.update",
-            object_type="staff",
-            object_id=row.id,
-            before={k: before.get(k) for k in changes},
-            after=changes,
-        )
-        record_event(session, actor.brand_id, events.StaffChanged(staff_id=row.id, changes=changes))
+    publish_staff_changed(session, actor, row, before)
     return row
 
 
