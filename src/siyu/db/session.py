@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import orjson
+from psycopg.types.json import set_json_loads
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -60,6 +62,11 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+# JSONB columns (opening hours, audit snapshots, event payloads) are decoded on every read;
+# orjson does it several times faster than the standard library.
+set_json_loads(orjson.loads)
 
 
 def make_database(url: str, *, pool_size: int = 10, echo: bool = False) -> Database:

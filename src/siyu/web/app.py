@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
@@ -31,8 +34,24 @@ owner's scope. Errors are `application/problem+json` with a stable `code`.
 """
 
 
+def tune_garbage_collector() -> None:
+    """Move everything allocated at start-up out of the collector's sight and collect the
+    young generation less often: a page of 1,000 stores allocates ~100k short-lived objects,
+    and with CPython's defaults the collector walks the whole heap dozens of times per page."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
+@asynccontextmanager
+async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    tune_garbage_collector()
+    yield
+
+
 def create_app(database: Database) -> FastAPI:
     app = FastAPI(
+        lifespan=lifespan,
         title="siyu",
         version=siyu.__version__,
         description=DESCRIPTION,
