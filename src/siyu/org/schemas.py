@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from functools import lru_cache
 from decimal import Decimal
+from functools import lru_cache
 from typing import Annotated
 
 import orjson
