@@ -15,7 +15,6 @@ from siyu.access.schemas import ApiTokenCreate
 from siyu.access.service import SessionContext
 from siyu.config import get_settings
 from siyu.core.errors import SiyuError
-from siyu.org.console import FormProblem, form_problem, problem_context
 from siyu.org.service import org_tree
 from siyu.web.csrf import (
     LOGIN_CSRF_COOKIE,
@@ -25,6 +24,7 @@ from siyu.web.csrf import (
     new_token,
 )
 from siyu.web.deps import SESSION_COOKIE, ConsoleContext, Uow
+from siyu.web.forms import FormProblem, form_problem, problem_context
 from siyu.web.templating import render
 
 router = APIRouter()

@@ -28,7 +28,6 @@ from siyu.access.rules import (
 )
 from siyu.access.service import SessionContext
 from siyu.core.errors import InvalidInput, PermissionDenied, SiyuError
-from siyu.org.console import FormProblem, form_problem, is_partial, pager, problem_context
 from siyu.org.models import Store
 from siyu.org.service import list_franchisees, list_regions, org_tree
 from siyu.staff import service
@@ -36,11 +35,11 @@ from siyu.staff.models import Staff
 from siyu.staff.schemas import PasswordSet, StaffCreate, StaffUpdate, staff_out
 from siyu.web.csrf import ConsoleForm
 from siyu.web.deps import ConsoleContext, Uow
+from siyu.web.forms import PAGE_SIZE, FormProblem, form_problem, is_partial, pager, problem_context
 from siyu.web.templating import render
 
 router = APIRouter()
 
-PAGE_SIZE = 50
 FIELD_LABELS = {
     "code": "Employee number",
     "name": "Name",
