@@ -88,9 +88,12 @@ def test_demo_no_serve_seeds_and_exits(db: Database) -> None:
 
 
 def test_db_current_reports_the_head(db: Database) -> None:
+    from siyu.db.migrate import head_revision
+
+    head = head_revision(db.url)
     result = runner.invoke(app, ["db", "current"])
     assert result.exit_code == 0, result.output
-    assert "current: 0001" in result.output
+    assert f"current: {head}   head: {head}" in result.output
     assert "up to date" in result.output
 
 
