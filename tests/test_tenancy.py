@@ -12,14 +12,18 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from siyu.access.models import ApiToken
+from siyu.catalog.models import Product, Sku
 from siyu.db.models import Base
 from siyu.db.session import make_database
+from siyu.orders.models import Order
 from siyu.web.app import create_app
 from tests.factories import World, build_world
+from tests.factories_catalog import make_category, make_product
+from tests.factories_consumers import make_consumer, make_payment
 
 # Bodies that would be valid for brand B's objects, so only the brand boundary can refuse them.
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
@@ -29,7 +33,41 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/api/stock-locations/{location_id}"): {"name": "Taken over"},
     ("PATCH", "/api/staff/{staff_id}"): {"name": "Taken over", "active": False},
     ("PUT", "/api/staff/{staff_id}/password"): {"password": "a-new-password-123"},
+    ("POST", "/api/stock-locations/{location_id}/stock/receipts"): {"sku_id": 1, "quantity": 5},
+    ("POST", "/api/stock-locations/{location_id}/stock/adjustments"): {
+        "sku_id": 1,
+        "on_hand": 0,
+        "reason": "Taken over",
+    },
+    ("PATCH", "/api/categories/{category_id}"): {"name": "Taken over"},
+    ("PATCH", "/api/products/{product_id}"): {"name": "Taken over", "status": "archived"},
+    ("PATCH", "/api/skus/{sku_id}"): {"list_price_fen": 1},
+    ("POST", "/api/products/{product_id}/skus"): {"code": "X-1", "list_price_fen": 1},
 }
+# Query strings that would be valid for brand B's objects (filled with the same parameters).
+QUERIES: dict[tuple[str, str], str] = {
+    ("DELETE", "/api/stores/{store_id}/listing-overrides"): "?product_id={product_id}",
+    ("DELETE", "/api/regions/{region_id}/listing-overrides"): "?product_id={product_id}",
+}
+
+
+def _catalog_bodies(params: dict[str, int]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Bodies naming brand B's catalog objects."""
+    override = {"product_id": params["product_id"], "sku_id": params["sku_id"], "price_fen": 1}
+    return {
+        ("PUT", "/api/stores/{store_id}/listing-overrides"): override,
+        ("PUT", "/api/regions/{region_id}/listing-overrides"): override,
+        ("POST", "/api/categories"): {
+            "code": "X1",
+            "name": "X",
+            "parent_id": params["category_id"],
+        },
+        ("POST", "/api/products"): {
+            "code": "X1",
+            "name": "X",
+            "category_id": params["category_id"],
+        },
+    }
 
 
 def _cross_brand_creates(b: World) -> dict[tuple[str, str], dict[str, Any]]:
@@ -46,8 +84,9 @@ def _cross_brand_creates(b: World) -> dict[tuple[str, str], dict[str, Any]]:
     }
 
 
-def _params(b: World, b_token_id: int) -> dict[str, int]:
+def _params(b: World, b_token_id: int, catalog: dict[str, int]) -> dict[str, int]:
     return {
+        **catalog,
         "region_id": b.region_a.id,
         "franchisee_id": b.franchisee.id,
         "store_id": b.direct_store.id,
@@ -71,10 +110,40 @@ def _brand_rows(session: Session, brand_id: int) -> dict[str, list[Any]]:
     return rows
 
 
+def _make_catalog(session: Session, world: World) -> dict[str, int]:
+    """A category, a product and its SKUs in ``world``'s brand: the catalog's path params."""
+    category = make_category(session, world.system)
+    product, skus = make_product(session, world.system, category)
+    return {"category_id": category.id, "product_id": product.id, "sku_id": skus[0].id}
+
+
+def _catalog_of(session: Session, brand_id: int) -> dict[str, int]:
+    sku = session.scalars(select(Sku).where(Sku.brand_id == brand_id).order_by(Sku.id)).first()
+    assert sku is not None
+    category_id = session.scalar(
+        select(Product.category_id).where(
+            Product.brand_id == brand_id, Product.id == sku.product_id
+        )
+    )
+    assert category_id is not None
+    return {"category_id": category_id, "product_id": sku.product_id, "sku_id": sku.id}
+
+
+def _orders_of(session: Session, brand_id: int) -> dict[str, int]:
+    order_id = session.scalar(select(Order.id).where(Order.brand_id == brand_id))
+    assert order_id is not None
+    return {"order_id": order_id}
+
+
 @pytest.fixture
 def two_brands(session: Session) -> tuple[World, World, int]:
     a = build_world(session)
     b = build_world(session)
+    _make_catalog(session, a)
+    _make_catalog(session, b)
+    make_payment(
+        session, make_consumer(session, b.brand, "bob"), b.direct_store.id, number="B-ORDER-1"
+    )
     b_token_id = session.query(ApiToken.id).filter(ApiToken.brand_id == b.brand.id).first()
     session.commit()
     assert b_token_id is not None
@@ -100,8 +169,10 @@ def test_brand_a_cannot_reach_any_object_of_brand_b(
 ) -> None:
     # given two brands, and a snapshot of everything brand B owns
     a, b, b_token_id = two_brands
-    params = _params(b, b_token_id)
-    creates = _cross_brand_creates(b)
+    params = _params(b, b_token_id, _catalog_of(session, b.brand.id)) | _orders_of(
+        session, b.brand.id
+    )
+    creates = _cross_brand_creates(b) | _catalog_bodies(params)
     before = _brand_rows(session, b.brand.id)
     walked = 0
     # when brand A's token calls every route that names an object
@@ -110,7 +181,7 @@ def test_brand_a_cannot_reach_any_object_of_brand_b(
             continue
         unknown = [p for p in path_params if p not in params]
         assert not unknown, f"{method} {path}: add {unknown} to _params"
-        url = path.format(**params)
+        url = (path + QUERIES.get((method, path), "")).format(**params)
         body = BODIES.get((method, path)) or creates.get((method, path))
         response = client.request(method, url, json=body, headers=a.headers(who))
         walked += 1

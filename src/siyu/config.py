@@ -40,8 +40,33 @@ class Settings(BaseSettings):
     password_time_cost: int = 3
     password_memory_kib: int = 65536
     in_process_worker: bool = True
+    order_payment_minutes: int = Field(
+        default=15, description="Unpaid orders are cancelled this long after being placed."
+    )
+    complaint_response_hours: int = Field(
+        default=24, description="A complaint (客诉) must be answered within this many hours."
+    )
     sql_echo: bool = False
     pool_size: int = 10
+    wechat_mode: Literal["sandbox", "live"] = Field(
+        default="sandbox",
+        description="sandbox: the built-in WeChat look-alike (no network); live: real WeChat.",
+    )
+    wechat_notify_base_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Public https origin WeChat Pay posts notifications to (live mode).",
+    )
+    wechat_secrets_dir: Path | None = Field(
+        default=None,
+        description="Live mode: directory of WeChat secrets (<AppID>.appsecret, pay keys). "
+        "Unset: <data_dir>/wechat-secrets.",
+    )
+    wechat_sandbox_notify_delay_seconds: int = Field(
+        default=0, description="Sandbox: deliver each pay/refund notification this late."
+    )
+    wechat_sandbox_notify_copies: int = Field(
+        default=1, description="Sandbox: deliver each notification this many times (like WeChat)."
+    )
 
 
 @lru_cache(maxsize=1)

@@ -40,6 +40,16 @@ class Permission(StrEnum):
     TOKEN_MANAGE = "token:manage"  # noqa: S105 - a permission name
     INTEGRATION_MANAGE = "integration:manage"
     IMPORT_RUN = "import:run"
+    STOCK_WRITE = "stock:write"
+    # issue 3: the catalog (HQ) and per-store listings (千店千面)
+    CATALOG_WRITE = "catalog:write"
+    LISTING_WRITE = "listing:write"
+    # issue 3: orders of the stores in scope; fulfilment, write-off and after-sales decisions
+    ORDER_READ = "order:read"
+    ORDER_WRITE = "order:write"
+    # issue 3: franchise settlement (statements and ledgers in scope; rules and runs for HQ)
+    SETTLEMENT_READ = "settlement:read"
+    SETTLEMENT_WRITE = "settlement:write"
 
 
 ROLE_SCOPE: dict[Role, ScopeKind] = {
@@ -87,6 +97,13 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.STAFF_WRITE,
             Permission.TOKEN_MANAGE,
             Permission.IMPORT_RUN,
+            Permission.CATALOG_WRITE,
+            Permission.LISTING_WRITE,
+            Permission.STOCK_WRITE,
+            Permission.ORDER_READ,
+            Permission.ORDER_WRITE,
+            Permission.SETTLEMENT_READ,
+            Permission.SETTLEMENT_WRITE,
         }
     ),
     Role.REGION_MANAGER: frozenset(
@@ -96,6 +113,11 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.STAFF_READ,
             Permission.STAFF_WRITE,
             Permission.TOKEN_MANAGE,
+            Permission.LISTING_WRITE,
+            Permission.STOCK_WRITE,
+            Permission.ORDER_READ,
+            Permission.ORDER_WRITE,
+            Permission.SETTLEMENT_READ,
         }
     ),
     Role.FRANCHISEE_OWNER: frozenset(
@@ -105,6 +127,11 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.STAFF_READ,
             Permission.STAFF_WRITE,
             Permission.TOKEN_MANAGE,
+            Permission.LISTING_WRITE,
+            Permission.STOCK_WRITE,
+            Permission.ORDER_READ,
+            Permission.ORDER_WRITE,
+            Permission.SETTLEMENT_READ,
         }
     ),
     Role.STORE_MANAGER: frozenset(
@@ -113,6 +140,10 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.STAFF_READ,
             Permission.STAFF_WRITE,
             Permission.TOKEN_MANAGE,
+            Permission.LISTING_WRITE,
+            Permission.STOCK_WRITE,
+            Permission.ORDER_READ,
+            Permission.ORDER_WRITE,
         }
     ),
     Role.GUIDE: frozenset({Permission.ORG_READ, Permission.STAFF_READ, Permission.TOKEN_MANAGE}),

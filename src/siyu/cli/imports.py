@@ -1,4 +1,4 @@
-"""``siyu import stores|staff FILE``: all-or-nothing CSV imports.
+"""``siyu import stores|staff|products|stock FILE``: all-or-nothing CSV imports.
 
 Exit codes: 0 imported (or, with ``--dry-run``, checked); 2 rejected (every problem is printed
 to stderr as ``line N, column C: reason``) or another refusal; nothing is written unless the
@@ -22,7 +22,9 @@ from siyu.access.rules import Actor
 from siyu.core.csvfile import ImportRejected, ImportReport, ProgressCallback
 from siyu.core.errors import SiyuError
 
-app = typer.Typer(help="Import stores or staff from CSV (all-or-nothing).", no_args_is_help=True)
+app = typer.Typer(
+    help="Import stores, staff, products or stock from CSV (all-or-nothing).", no_args_is_help=True
+)
 
 console = Console()
 errors = Console(stderr=True)
@@ -60,6 +62,27 @@ def staff(file: FileArgument, brand: BrandOption, dry_run: DryRunOption = False)
     from siyu.staff.imports import import_staff
 
     _run("staff", import_staff, file, brand, dry_run)
+
+
+@app.command("products")
+def products(file: FileArgument, brand: BrandOption, dry_run: DryRunOption = False) -> None:
+    """Create or update products and SKUs, one row per SKU. Columns: category, product_code,
+    product_name, sku_code, list_price (yuan, e.g. 199.00) (required); attributes
+    (colour=red;size=M), barcode, exclusive_channel, status, max_per_order, images (URLs
+    separated by |), product_status. Categories must exist."""
+    from siyu.catalog.imports import import_products
+
+    _run("products", import_products, file, brand, dry_run)
+
+
+@app.command("stock")
+def stock(file: FileArgument, brand: BrandOption, dry_run: DryRunOption = False) -> None:
+    """Set on-hand counts from a POS stock snapshot. Columns: location (stock location code),
+    sku (SKU code), on_hand. A line that would leave fewer units than carts and orders hold
+    is an error."""
+    from siyu.inventory.imports import import_stock
+
+    _run("stock", import_stock, file, brand, dry_run)
 
 
 def _run(what: str, importer: Importer, file: Path, brand: str, dry_run: bool) -> None:

@@ -237,9 +237,11 @@ def token_create(
 
 def _register_optional_commands() -> None:
     """Commands living in their own modules (imports, benchmarks)."""
-    from siyu.cli import bench, imports
+    from siyu.cli import bench, imports, settlement, stock
 
     app.add_typer(imports.app, name="import")
+    app.add_typer(stock.app, name="stock")
+    app.add_typer(settlement.app, name="settlement")
     app.command(name="bench")(bench.bench)
 
 

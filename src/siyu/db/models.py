@@ -24,6 +24,7 @@ from siyu.settlement.models import (
     StatementLine,
 )
 from siyu.staff.models import Staff
+from siyu.wechat.models import SandboxPayTransaction, WeChatAccount
 
 __all__ = [
     "Address",
@@ -55,6 +56,7 @@ __all__ = [
     "Product",
     "Refund",
     "Region",
+    "SandboxPayTransaction",
     "SettlementRule",
     "SettlementRun",
     "Sku",
@@ -66,4 +68,5 @@ __all__ = [
     "StockLocation",
     "StockMovement",
     "Store",
+    "WeChatAccount",
 ]

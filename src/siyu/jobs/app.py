@@ -7,14 +7,19 @@ separate process; ``siyu serve`` and ``siyu demo`` run them in-process by defaul
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import lru_cache
 
 import procrastinate
 from sqlalchemy import delete
 
 from siyu.access.models import LoginAttempt
+from siyu.aftersales.jobs import tasks as aftersales_tasks
 from siyu.core.clock import utc_now
 from siyu.db.embedded import libpq_conninfo
 from siyu.db.session import get_database
+from siyu.inventory.jobs import tasks as inventory_tasks
+from siyu.orders.jobs import tasks as orders_tasks
+from siyu.wechat.jobs import tasks as wechat_tasks
 
 tasks = procrastinate.Blueprint()
 
@@ -35,10 +40,17 @@ def prune_login_attempts(timestamp: int) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+# One app per database per process: ``add_tasks_from`` renames the blueprints' tasks in place,
+# so registering a blueprint in a second app would name its tasks "siyu:siyu:...".
+@lru_cache(maxsize=8)
 def make_job_app(database_url: str) -> procrastinate.App:
     app = procrastinate.App(
         connector=procrastinate.PsycopgConnector(conninfo=libpq_conninfo(database_url)),
-        import_paths=["siyu.jobs.app"],
+        import_paths=["siyu.jobs.app", "siyu.wechat.jobs"],
     )
     app.add_tasks_from(tasks, namespace="siyu")
+    app.add_tasks_from(wechat_tasks, namespace="siyu")
+    app.add_tasks_from(inventory_tasks, namespace="siyu")
+    app.add_tasks_from(orders_tasks, namespace="siyu")
+    app.add_tasks_from(aftersales_tasks, namespace="siyu")
     return app

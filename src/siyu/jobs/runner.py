@@ -2,6 +2,9 @@
 
 ``BackgroundWorkers`` runs both on threads of the current process (the embedded default);
 ``siyu worker`` uses the same class in a process of its own.
+
+Outbox subscribers register themselves on ``siyu.outbox.dispatcher.registry`` when their
+module is imported; the imports below make sure the dispatcher started here delivers to them.
 """
 
 from __future__ import annotations
@@ -16,8 +19,12 @@ from siyu.core.logging import get_logger
 from siyu.db.session import Database
 from siyu.jobs.app import make_job_app
 from siyu.outbox.dispatcher import run_dispatcher
+from siyu.settlement import subscribers as settlement_subscribers
 
 log = get_logger("siyu.jobs")
+
+# Registered on import (see the module docstring); named so the import is not unused.
+SUBSCRIBER_MODULES = (settlement_subscribers,)
 
 
 class BackgroundWorkers:

@@ -15,15 +15,30 @@ from sqlalchemy import text
 import siyu
 from siyu.access.api import router as access_api
 from siyu.access.console import router as access_console
+from siyu.aftersales.api import router as aftersales_api
+from siyu.aftersales.api import storefront_router as aftersales_storefront_api
 from siyu.audit.api import router as audit_api
 from siyu.audit.console import router as audit_console
+from siyu.catalog.api import router as catalog_api
+from siyu.cloud_store.api import router as cloud_store_api
+from siyu.cloud_store.api import storefront_router as storefront_api
+from siyu.consumers.api import router as consumers_api
 from siyu.db.session import Database
+from siyu.inventory.api import router as inventory_api
+from siyu.orders.api import staff as orders_api
+from siyu.orders.api import storefront as orders_storefront_api
+from siyu.orders.fulfilment_api import router as fulfilment_api
+from siyu.orders.fulfilment_api import storefront_router as fulfilment_storefront_api
 from siyu.org.api import router as org_api
 from siyu.org.console import router as org_console
+from siyu.payments.api import router as payments_api
+from siyu.settlement.api import router as settlement_api
+from siyu.settlement.console import router as settlement_console
 from siyu.staff.api import router as staff_api
 from siyu.staff.console import router as staff_console
 from siyu.web.middleware import RequestContextMiddleware
 from siyu.web.problems import install_problem_handlers
+from siyu.wechat.pages import router as wechat_sandbox_pages
 
 STATIC = Path(__file__).parent / "static"
 
@@ -62,12 +77,38 @@ def create_app(database: Database) -> FastAPI:
     install_problem_handlers(app)
 
     api = APIRouter(prefix="/api")
-    for router in (access_api, org_api, staff_api, audit_api):
+    for router in (
+        access_api,
+        org_api,
+        staff_api,
+        audit_api,
+        consumers_api,
+        payments_api,
+        catalog_api,
+        inventory_api,
+        cloud_store_api,
+        storefront_api,
+        orders_api,
+        orders_storefront_api,
+        settlement_api,
+        fulfilment_api,
+        fulfilment_storefront_api,
+        aftersales_api,
+        aftersales_storefront_api,
+    ):
         api.include_router(router)
     app.include_router(api)
 
-    for router in (access_console, org_console, staff_console, audit_console):
+    for router in (
+        access_console,
+        org_console,
+        staff_console,
+        audit_console,
+        settlement_console,
+    ):
         app.include_router(router, prefix="/console", include_in_schema=False)
+
+    app.include_router(wechat_sandbox_pages, include_in_schema=False)
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

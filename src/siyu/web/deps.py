@@ -2,7 +2,8 @@
 
 ``Uow`` opens one transaction per request; it commits after the endpoint returns and before
 the response is sent (FastAPI's function scope), and rolls back on any error. ``CurrentActor``
-authenticates the API's bearer token; ``ConsoleContext`` the console's session cookie.
+authenticates the API's bearer token; ``ConsoleContext`` the console's session cookie;
+``CurrentConsumer`` a mini-program consumer's ``siyuc_`` bearer token (storefront API).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from siyu.access.service import (
     authenticate_token,
     resolve_session,
 )
+from siyu.consumers.service import ConsumerContext, authenticate_consumer
 from siyu.core.errors import NotAuthenticated
 from siyu.db.session import Database
 
@@ -65,3 +67,14 @@ def console_context(request: Request, session: Uow) -> SessionContext:
 
 
 ConsoleContext = Annotated[SessionContext, Depends(console_context, scope="function")]
+
+
+def consumer_context(request: Request, session: Uow) -> ConsumerContext:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise NotAuthenticated("Send a consumer token as 'Authorization: Bearer siyuc_...'.")
+    return authenticate_consumer(session, token.strip())
+
+
+CurrentConsumer = Annotated[ConsumerContext, Depends(consumer_context, scope="function")]

@@ -1,0 +1,9 @@
+"""Connects WeChat Pay notifications (siyu.payments) to orders: imported by siyu.payments on
+first use, it registers the handlers that settle payments and refunds."""
+
+from __future__ import annotations
+
+from siyu.orders.payment import settle_payment_notice, settle_refund_notice
+from siyu.payments.service import register_notice_handlers
+
+register_notice_handlers(payment=settle_payment_notice, refund=settle_refund_notice)

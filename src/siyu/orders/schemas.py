@@ -1,0 +1,128 @@
+"""Shapes of carts, checkout and orders in the storefront and staff APIs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, StringConstraints
+
+from siyu.orders.models import FulfilmentMethod
+
+Quantity = Annotated[int, Field(ge=1, le=9999)]
+
+
+class OrderLineIn(BaseModel):
+    sku_id: int
+    quantity: Quantity
+
+
+class PlaceOrder(BaseModel):
+    """Lines to buy; omit ``lines`` to buy what is in the store's cart (and empty it)."""
+
+    lines: list[OrderLineIn] | None = Field(default=None, max_length=100)
+    fulfilment_method: FulfilmentMethod
+    address_id: int | None = Field(
+        default=None, description="Needed for express and local delivery"
+    )
+    guide_staff_id: int | None = None
+    touchpoint_id: int | None = None
+    note: Annotated[str, StringConstraints(max_length=500)] = ""
+
+
+class AdjustmentOut(BaseModel):
+    stage: str
+    source: str
+    amount_fen: int
+    explanation: str
+    base: str
+    base_fen: int
+
+
+class PricedLineOut(BaseModel):
+    sku_id: int
+    product_id: int
+    product_name: str
+    sku_code: str
+    attributes: dict[str, Any]
+    quantity: int
+    unit_price_fen: int
+    list_price_fen: int
+    subtotal_fen: int
+    discount_fen: int
+    total_fen: int
+    adjustments: list[AdjustmentOut]
+    available: bool
+    fulfilling_location_id: int | None
+    endless_aisle: bool
+
+
+class CartOut(BaseModel):
+    store_id: int
+    fulfilment_method: FulfilmentMethod
+    lines: list[PricedLineOut]
+    unavailable_sku_ids: list[int]
+    subtotal_fen: int
+    discount_fen: int
+    shipping_fen: int
+    total_fen: int
+    order_adjustments: list[AdjustmentOut]
+
+
+class OrderLineOut(BaseModel):
+    id: int
+    sku_id: int
+    product_id: int
+    product_name: str
+    sku_code: str
+    attributes: dict[str, Any]
+    quantity: int
+    unit_price_fen: int
+    subtotal_fen: int
+    discount_fen: int
+    total_fen: int
+    adjustments: list[dict[str, Any]]
+    fulfilling_location_id: int
+    refunded_quantity: int
+
+
+class OrderOut(BaseModel):
+    id: int
+    number: str
+    status: str = Field(description="Derived from the four axes below, for display")
+    lifecycle_status: str
+    payment_status: str
+    fulfilment_status: str
+    after_sale_status: str
+    selling_store_id: int
+    guide_staff_id: int | None
+    touchpoint_id: int | None
+    channel: str
+    fulfilment_method: FulfilmentMethod
+    placed_after_hours: bool
+    subtotal_fen: int
+    discount_fen: int
+    shipping_fen: int
+    total_fen: int
+    paid_fen: int
+    refunded_fen: int
+    placed_at: datetime
+    payment_due_at: datetime
+    paid_at: datetime | None
+    cancelled_at: datetime | None
+    fulfilled_at: datetime | None
+    pickup_code: str | None = Field(description="Shown to the consumer only")
+    shipping_address: dict[str, Any] | None
+    note: str
+    lines: list[OrderLineOut]
+
+
+class CartLineSet(BaseModel):
+    quantity: Annotated[int, Field(ge=0, le=9999)]
+
+
+class PaymentStartOut(BaseModel):
+    payment_id: int
+    out_trade_no: str
+    amount_fen: int
+    pay_params: dict[str, Any] = Field(description="Pass to wx.requestPayment as they are")
