@@ -119,7 +119,7 @@ def seed_after_sales(session: Session, world: World) -> dict[str, int]:
     set_stock(session, store_location(session, world.direct_store), skus[0], 3)
     consumer = make_consumer(session, world.brand, f"seed-{world.brand.id}")
     shopper = CheckoutShopper(world.brand.id, consumer.consumer.id, "seed")
-    order, _ = place_order(
+    order = place_order(
         session,
         shopper,
         world.direct_store.id,
@@ -128,7 +128,7 @@ def seed_after_sales(session: Session, world: World) -> dict[str, int]:
             fulfilment_method=FulfilmentMethod.PICKUP,
         ),
         idempotency_key="seed-after-sales",
-    )
+    ).order
     record_order_payment(
         session,
         order.id,

@@ -8,6 +8,7 @@ routes, so a new route is covered (or this test fails until it is).
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Any
 
 import pytest
@@ -16,14 +17,19 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from siyu.access.models import ApiToken
+from siyu.aftersales.models import AfterSale, Complaint
 from siyu.catalog.models import Product, Sku
 from siyu.db.models import Base
 from siyu.db.session import make_database
 from siyu.orders.models import Order
+from siyu.settlement.models import Statement
+from siyu.settlement.schemas import SettlementRuleIn
+from siyu.settlement.service import run_settlement, set_settlement_rule
 from siyu.web.app import create_app
 from tests.factories import World, build_world
+from tests.factories_aftersales import seed_after_sales
 from tests.factories_catalog import make_category, make_product
-from tests.factories_consumers import make_consumer, make_payment
+from tests.factories_consumers import make_address, make_consumer, make_payment
 
 # Bodies that would be valid for brand B's objects, so only the brand boundary can refuse them.
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
@@ -43,11 +49,21 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/api/products/{product_id}"): {"name": "Taken over", "status": "archived"},
     ("PATCH", "/api/skus/{sku_id}"): {"list_price_fen": 1},
     ("POST", "/api/products/{product_id}/skus"): {"code": "X-1", "list_price_fen": 1},
+    ("PUT", "/api/franchisees/{franchisee_id}/settlement-rule"): {"commission_bps": 1},
+    ("POST", "/api/stores/{store_id}/pickups"): {"pickup_code": "12345678"},
+    ("POST", "/api/orders/{order_id}/shipments"): {"carrier": "SF", "tracking_number": "SF1"},
+    ("POST", "/api/after-sales/{after_sale_id}/approve"): {"note": "Taken over"},
+    ("POST", "/api/after-sales/{after_sale_id}/reject"): {"note": "Taken over"},
+    ("POST", "/api/after-sales/{after_sale_id}/receive"): {"lines": []},
+    ("POST", "/api/complaints/{complaint_id}/answer"): {"response": "Taken over"},
+    ("POST", "/api/complaints/{complaint_id}/assign"): {"owner_staff_id": 1},
+    ("POST", "/api/complaints/{complaint_id}/close"): {"note": "Taken over"},
 }
 # Query strings that would be valid for brand B's objects (filled with the same parameters).
 QUERIES: dict[tuple[str, str], str] = {
     ("DELETE", "/api/stores/{store_id}/listing-overrides"): "?product_id={product_id}",
     ("DELETE", "/api/regions/{region_id}/listing-overrides"): "?product_id={product_id}",
+    ("GET", "/api/stores/{store_id}/pickups"): "?code=12345678",
 }
 
 
@@ -117,6 +133,20 @@ def _make_catalog(session: Session, world: World) -> dict[str, int]:
     return {"category_id": category.id, "product_id": product.id, "sku_id": skus[0].id}
 
 
+def _settle_october(session: Session, world: World) -> None:
+    """A settled period in ``world``'s brand, so it has a statement."""
+    set_settlement_rule(session, world.system, None, SettlementRuleIn(commission_bps=500))
+    run_settlement(
+        session, world.system, period_start=date(2026, 10, 1), period_end=date(2026, 11, 1)
+    )
+
+
+def _settlement_of(session: Session, brand_id: int) -> dict[str, int]:
+    statement_id = session.scalar(select(Statement.id).where(Statement.brand_id == brand_id))
+    assert statement_id is not None
+    return {"statement_id": statement_id}
+
+
 def _catalog_of(session: Session, brand_id: int) -> dict[str, int]:
     sku = session.scalars(select(Sku).where(Sku.brand_id == brand_id).order_by(Sku.id)).first()
     assert sku is not None
@@ -127,6 +157,13 @@ def _catalog_of(session: Session, brand_id: int) -> dict[str, int]:
     )
     assert category_id is not None
     return {"category_id": category_id, "product_id": sku.product_id, "sku_id": sku.id}
+
+
+def _after_sales_of(session: Session, brand_id: int) -> dict[str, int]:
+    after_sale_id = session.scalar(select(AfterSale.id).where(AfterSale.brand_id == brand_id))
+    complaint_id = session.scalar(select(Complaint.id).where(Complaint.brand_id == brand_id))
+    assert after_sale_id is not None and complaint_id is not None
+    return {"after_sale_id": after_sale_id, "complaint_id": complaint_id}
 
 
 def _orders_of(session: Session, brand_id: int) -> dict[str, int]:
@@ -141,9 +178,11 @@ def two_brands(session: Session) -> tuple[World, World, int]:
     b = build_world(session)
     _make_catalog(session, a)
     _make_catalog(session, b)
+    _settle_october(session, b)
     make_payment(
         session, make_consumer(session, b.brand, "bob"), b.direct_store.id, number="B-ORDER-1"
     )
+    seed_after_sales(session, b)
     b_token_id = session.query(ApiToken.id).filter(ApiToken.brand_id == b.brand.id).first()
     session.commit()
     assert b_token_id is not None
@@ -169,9 +208,9 @@ def test_brand_a_cannot_reach_any_object_of_brand_b(
 ) -> None:
     # given two brands, and a snapshot of everything brand B owns
     a, b, b_token_id = two_brands
-    params = _params(b, b_token_id, _catalog_of(session, b.brand.id)) | _orders_of(
-        session, b.brand.id
-    )
+    params = _params(
+        b, b_token_id, _catalog_of(session, b.brand.id) | _settlement_of(session, b.brand.id)
+    ) | _orders_of(session, b.brand.id) | _after_sales_of(session, b.brand.id)
     creates = _cross_brand_creates(b) | _catalog_bodies(params)
     before = _brand_rows(session, b.brand.id)
     walked = 0
@@ -223,3 +262,59 @@ def test_lists_never_include_another_brands_rows(
         and e["object_id"] in b_ids
         and e["object_id"] not in {str(s.id) for s in a.staff.values()}
     ]
+
+
+def storefront_operations() -> list[tuple[str, str, list[str]]]:
+    app = create_app(make_database("postgresql+psycopg://unused@/unused"))
+    operations = []
+    for path, methods in app.openapi()["paths"].items():
+        if path.startswith("/api/storefront"):
+            for method in methods:
+                operations.append((method.upper(), path, re.findall(r"{(\w+)}", path)))
+    return sorted(operations)
+
+
+STOREFRONT_BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("PUT", "/api/storefront/stores/{store_id}/cart/lines/{sku_id}"): {"quantity": 1},
+    ("PATCH", "/api/storefront/addresses/{address_id}"): {"recipient": "Taken over"},
+    ("POST", "/api/storefront/orders/{order_id}/after-sales"): {
+        "kind": "refund_only",
+        "reason": "Taken over",
+        "lines": [{"order_line_id": 1, "quantity": 1}],
+        "requested_refund_fen": 1,
+    },
+}
+
+
+def test_a_consumer_of_brand_a_cannot_reach_brand_b(
+    session: Session, client: TestClient, two_brands: tuple[World, World, int]
+) -> None:
+    # given a consumer of each brand; brand B's consumer has an address and an order
+    a, b, _ = two_brands
+    shopper_a = make_consumer(session, a.brand, "alice")
+    shopper_b = make_consumer(session, b.brand, "bob")
+    address_b = make_address(session, shopper_b)
+    session.commit()
+    params = _catalog_of(session, b.brand.id) | _orders_of(session, b.brand.id)
+    params |= _after_sales_of(session, b.brand.id)
+    params |= {"store_id": b.direct_store.id, "address_id": address_b.id}
+    before = _brand_rows(session, b.brand.id)
+    walked = 0
+    # when brand A's consumer calls every storefront route that names an object
+    for method, path, path_params in storefront_operations():
+        if not path_params:
+            continue
+        unknown = [p for p in path_params if p not in params]
+        assert not unknown, f"{method} {path}: add {unknown} to the storefront params"
+        body = STOREFRONT_BODIES.get((method, path), {})
+        headers = dict(shopper_a.headers)
+        if method == "POST":
+            headers["Idempotency-Key"] = "tenancy-walk-1"
+        response = client.request(method, path.format(**params), json=body or None, headers=headers)
+        walked += 1
+        # then the object does not exist for them
+        assert response.status_code == 404, (method, path, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+    session.expire_all()
+    assert _brand_rows(session, b.brand.id) == before
+    assert walked >= 8

@@ -105,13 +105,14 @@ def views(session: Session, rows: Sequence[AfterSale]) -> list[AfterSaleView]:
         return []
     brand_id = rows[0].brand_id
     ids = [row.id for row in rows]
-    numbers = dict(
-        session.execute(
+    numbers: dict[int, str] = {
+        order_id: number
+        for order_id, number in session.execute(
             select(Order.id, Order.number).where(
                 Order.brand_id == brand_id, Order.id.in_({row.order_id for row in rows})
             )
-        ).tuples()
-    )
+        )
+    }
     lines: dict[int, list[tuple[AfterSaleLine, OrderLine]]] = defaultdict(list)
     for request_line, order_line in session.execute(
         select(AfterSaleLine, OrderLine)
@@ -122,7 +123,7 @@ def views(session: Session, rows: Sequence[AfterSale]) -> list[AfterSaleView]:
         )
         .where(AfterSaleLine.brand_id == brand_id, AfterSaleLine.after_sale_id.in_(ids))
         .order_by(AfterSaleLine.id)
-    ).tuples():
+    ):
         lines[request_line.after_sale_id].append((request_line, order_line))
     refunds = {
         refund.after_sale_id: refund
@@ -245,7 +246,7 @@ def _claimed_units(session: Session, order: Order) -> dict[int, int]:
             AfterSale.status.in_(CLAIMING_VALUES),
         )
         .group_by(AfterSaleLine.order_line_id)
-    ).tuples()
+    )
     return {line_id: int(units) for line_id, units in rows}
 
 

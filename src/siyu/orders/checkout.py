@@ -314,23 +314,6 @@ def place_order(
     _refuse_problem_lines(plan, from_cart=data.lines is None)
     order = _insert_order(session, shopper, plan, data, address, idempotency_key, now)
     lines = _insert_lines(session, order, plan, data)
-    reserve_stock(
-        session,
-        shopper.brand_id,
-        [
-            HoldRequest(
-                location_id=line.fulfilling_location_id,
-                sku_id=line.sku_id,
-                quantity=line.quantity,
-                holder_line_id=line.id,
-            )
-            for line in lines
-        ],
-        holder_kind="order",
-        holder_id=order.id,
-        expires_at=order.payment_due_at,
-        actor_label=shopper.label,
-    )
     session.add(
         OrderEvent(
             brand_id=order.brand_id,
@@ -358,6 +341,24 @@ def place_order(
     )
     if data.lines is None:
         _empty_cart(session, shopper, store_id)
+    # Stock rows are locked last, so the locks are held only until the commit that follows.
+    reserve_stock(
+        session,
+        shopper.brand_id,
+        [
+            HoldRequest(
+                location_id=line.fulfilling_location_id,
+                sku_id=line.sku_id,
+                quantity=line.quantity,
+                holder_line_id=line.id,
+            )
+            for line in lines
+        ],
+        holder_kind="order",
+        holder_id=order.id,
+        expires_at=order.payment_due_at,
+        actor_label=shopper.label,
+    )
     return PlacedOrder(order, lines, created=True)
 
 

@@ -227,9 +227,6 @@ def record_order_payment(
     order.paid_at = paid_at
     if order.fulfilment_method == "pickup":
         order.fulfilment_status = "ready_for_pickup"
-    allocate_holds(
-        session, brand_id, holder_kind="order", holder_id=order.id, actor_label=actor_label
-    )
     add_order_event(session, order, "paid", actor_label, amount_fen=amount_fen)
     record_event(
         session,
@@ -240,5 +237,9 @@ def record_order_payment(
             paid_fen=amount_fen,
             payment_id=payment_id,
         ),
+    )
+    # Stock rows are locked last, so the locks are held only until the commit that follows.
+    allocate_holds(
+        session, brand_id, holder_kind="order", holder_id=order.id, actor_label=actor_label
     )
     return PaymentOutcome("paid", order)
