@@ -481,8 +481,8 @@ def main() -> dict[str, Any]:
     try:
         with console.status("Migrating a throwaway database..."):
             migrate.upgrade(url)
-        database = make_database(url, pool_size=clients + 4)
-        platform_db = make_database(url, pool_size=8)
+        database = make_database(url, pool_size=12)
+        platform_db = make_database(url, pool_size=4)
         databases += [database, platform_db]
         set_database(database)
         with console.status("Seeding stores, catalog, stock and consumers..."):

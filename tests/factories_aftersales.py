@@ -62,7 +62,9 @@ def place(
 
 def pay(session: Session, db: Database, client: TestClient, mall: Mall, order_id: int) -> None:
     """Pay an order in the sandbox and deliver the notification."""
-    started = client.post(f"/api/storefront/orders/{order_id}/payments", headers=mall.shopper.headers)
+    started = client.post(
+        f"/api/storefront/orders/{order_id}/payments", headers=mall.shopper.headers
+    )
     assert started.status_code == 200, started.text
     sandbox_pay(session, started.json()["pay_params"]["package"].removeprefix("prepay_id="))
     session.commit()

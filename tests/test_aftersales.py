@@ -46,9 +46,7 @@ def picked_up(
     return result
 
 
-def request(
-    client: TestClient, mall: Mall, order: dict[str, Any], body: dict[str, Any]
-) -> Any:
+def request(client: TestClient, mall: Mall, order: dict[str, Any], body: dict[str, Any]) -> Any:
     return client.post(
         f"/api/storefront/orders/{order['id']}/after-sales", json=body, headers=mall.shopper.headers
     )
@@ -121,9 +119,7 @@ def test_return_and_refund_restocks_the_goods_and_refunds_exactly(
     )
     assert approved.json()["refund"] is None
     # when the goods come back and are received for restocking
-    received = client.post(
-        f"/api/after-sales/{after_sale['id']}/receive", json={}, headers=manager
-    )
+    received = client.post(f"/api/after-sales/{after_sale['id']}/receive", json={}, headers=manager)
     # then the unit is back on hand at the store and the refund is under way
     assert received.status_code == 200, received.text
     assert received.json()["status"] == "received"
@@ -407,7 +403,9 @@ def test_staff_outside_the_store_cannot_decide(
             f"/api/after-sales/{after_sale['id']}/{action}", json=body, headers=headers
         )
         assert_problem(response, status, code)
-    assert_problem(client.get(f"/api/after-sales/{after_sale['id']}", headers=headers), status, code)
+    assert_problem(
+        client.get(f"/api/after-sales/{after_sale['id']}", headers=headers), status, code
+    )
     assert row_counts(session) == before
 
 

@@ -18,11 +18,7 @@ from siyu.aftersales.rules import (
 
 def test_units_refunded_one_by_one_add_up_to_the_line_total_exactly() -> None:
     # a line of 3 units paid 100 fen in all: 33 + 33 + 34, never 99
-    caps = []
-    claimed = 0
-    for _ in range(3):
-        caps.append(line_refund_cap(PurchasedLine(1, 3, 100, claimed), 1))
-        claimed += 1
+    caps = [line_refund_cap(PurchasedLine(1, 3, 100, claimed), 1) for claimed in range(3)]
     assert caps == [33, 33, 34]
     assert sum(caps) == 100
 

@@ -154,3 +154,24 @@ def test_logs_carry_no_phone_numbers_or_tokens(client: TestClient, world: World)
     assert "138****5678" in text
     assert "siyu_secret" not in text
     assert world.tokens["store_manager"] not in text
+
+
+def test_an_unexpected_failure_is_a_problem_with_the_request_id(db: object) -> None:
+    # given an app with a route that fails unexpectedly
+    from siyu.db.session import Database
+    from siyu.web.app import create_app
+
+    assert isinstance(db, Database)
+    app = create_app(db)
+
+    @app.get("/api/explode")
+    def explode() -> None:
+        raise RuntimeError("a bug")
+
+    # when
+    with TestClient(app) as failing_client:
+        response = failing_client.get("/api/explode", headers={"X-Request-ID": "req-500"})
+    # then
+    problem = assert_problem(response, 500, "internal_error")
+    assert problem["request_id"] == "req-500"
+    assert "a bug" not in response.text

@@ -302,7 +302,13 @@ def test_a_local_delivery_is_shipped_with_a_courier_and_marked_delivered_by_staf
     ("method", "body", "status", "code", "field"),
     [
         ("express", {"carrier": "SF Express"}, 422, "shipment_details_required", "tracking_number"),
-        ("local_delivery", {"courier_name": "Wang"}, 422, "shipment_details_required", "courier_phone"),
+        (
+            "local_delivery",
+            {"courier_name": "Wang"},
+            422,
+            "shipment_details_required",
+            "courier_phone",
+        ),
         ("pickup", {"carrier": "SF", "tracking_number": "1"}, 409, "order_not_shippable", None),
     ],
 )
@@ -320,7 +326,9 @@ def test_bad_shipments_are_refused_and_write_nothing(
     order = paid_order(session, db, client, mall, [(mall.tee_s.id, 1)], method)
     before = row_counts(session)
     response = client.post(
-        f"/api/orders/{order['id']}/shipments", json=body, headers=mall.world.headers("store_manager")
+        f"/api/orders/{order['id']}/shipments",
+        json=body,
+        headers=mall.world.headers("store_manager"),
     )
     assert assert_problem(response, status, code).get("field") == field
     assert row_counts(session) == before
@@ -333,7 +341,9 @@ def test_unpaid_unshipped_or_twice_shipped_orders_are_refused(
     manager = mall.world.headers("store_manager")
     tracking = {"carrier": "SF Express", "tracking_number": "SF1"}
     unpaid = place(client, mall, [(mall.tee_s.id, 1)], "express", key="unpaid-order")
-    paid = paid_order(session, db, client, mall, [(mall.tee_s.id, 1)], "express", key="paid-order-1")
+    paid = paid_order(
+        session, db, client, mall, [(mall.tee_s.id, 1)], "express", key="paid-order-1"
+    )
     before = row_counts(session)
     # an unpaid order cannot be shipped; a paid one not shipped cannot be delivered
     assert_problem(
@@ -342,7 +352,9 @@ def test_unpaid_unshipped_or_twice_shipped_orders_are_refused(
         "order_not_shippable",
     )
     assert_problem(
-        client.post(f"/api/orders/{paid['id']}/delivered", headers=manager), 409, "order_not_shipped"
+        client.post(f"/api/orders/{paid['id']}/delivered", headers=manager),
+        409,
+        "order_not_shipped",
     )
     assert_problem(
         client.post(f"/api/storefront/orders/{paid['id']}/received", headers=mall.shopper.headers),

@@ -208,9 +208,13 @@ def test_brand_a_cannot_reach_any_object_of_brand_b(
 ) -> None:
     # given two brands, and a snapshot of everything brand B owns
     a, b, b_token_id = two_brands
-    params = _params(
-        b, b_token_id, _catalog_of(session, b.brand.id) | _settlement_of(session, b.brand.id)
-    ) | _orders_of(session, b.brand.id) | _after_sales_of(session, b.brand.id)
+    params = (
+        _params(
+            b, b_token_id, _catalog_of(session, b.brand.id) | _settlement_of(session, b.brand.id)
+        )
+        | _orders_of(session, b.brand.id)
+        | _after_sales_of(session, b.brand.id)
+    )
     creates = _cross_brand_creates(b) | _catalog_bodies(params)
     before = _brand_rows(session, b.brand.id)
     walked = 0

@@ -58,6 +58,19 @@ def demo(
         f"{result.stores} stores ({result.franchise_stores} franchised), "
         f"{result.warehouses} warehouses, {result.staff} staff."
     )
+    mall = result.mall
+    console.print(
+        f"Mall: {mall.products} products ({mall.skus} SKUs) in {mall.categories} categories, "
+        f"{mall.stock_levels} stock levels, {mall.listing_overrides} listing overrides, "
+        f"{mall.consumers} consumers, {mall.orders} orders ({mall.paid_orders} paid, "
+        f"{mall.refunds} refunds, {mall.after_sales} after-sales), "
+        f"{mall.statements} settlement statements."
+    )
+    console.print(
+        "Shop (the mini-program in a browser): [bold]/shop/demo[/bold], as "
+        + ", ".join(f"'{user}'" for user, _ in mall.demo_consumers)
+        + " or any name."
+    )
     table = Table(title=f"Console logins (brand '{DEMO_SLUG}', password '{DEMO_PASSWORD}')")
     table.add_column("role")
     table.add_column("login")

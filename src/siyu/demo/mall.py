@@ -32,8 +32,12 @@ from sqlalchemy.orm import Session
 from siyu.access.rules import Actor
 from siyu.aftersales.models import AfterSale
 from siyu.aftersales.rules import AfterSaleKind
-from siyu.aftersales.schemas import AfterSaleApproval, AfterSaleCreate, AfterSaleLineIn
-from siyu.aftersales.schemas import ReturnReceipt
+from siyu.aftersales.schemas import (
+    AfterSaleApproval,
+    AfterSaleCreate,
+    AfterSaleLineIn,
+    ReturnReceipt,
+)
 from siyu.aftersales.service import (
     approve_after_sale,
     receive_returned_goods,
@@ -51,7 +55,6 @@ from siyu.consumers.models import Address, Consumer
 from siyu.consumers.schemas import AddressCreate
 from siyu.consumers.service import add_address, authenticate_consumer, log_in_consumer
 from siyu.core.clock import to_shanghai, utc_now
-from siyu.inventory.models import StockMovement
 from siyu.inventory.schemas import StockReceiptCreate
 from siyu.inventory.service import receive_stock
 from siyu.orders.checkout import Shopper, place_order
@@ -117,9 +120,36 @@ STORE_STOCK_SHARE = 0.7
 
 # (sandbox user, nickname, recipient, phone, province, city, district, detail)
 DEMO_CONSUMERS: tuple[tuple[str, str, str, str, str, str, str, str], ...] = (
-    ("demo-lilei", "Li Lei 李雷", "李雷", "13900001111", "上海市", "上海市", "黄浦区", "南京东路 100 号 1201 室"),
-    ("demo-hanmeimei", "Han Meimei 韩梅梅", "韩梅梅", "13900002222", "浙江省", "杭州市", "上城区", "湖滨路 8 号 3 幢 502"),
-    ("demo-wangfang", "Wang Fang 王芳", "王芳", "13900003333", "广东省", "广州市", "天河区", "天河路 208 号 18 楼"),
+    (
+        "demo-lilei",
+        "Li Lei 李雷",
+        "李雷",
+        "13900001111",
+        "上海市",
+        "上海市",
+        "黄浦区",
+        "南京东路 100 号 1201 室",
+    ),
+    (
+        "demo-hanmeimei",
+        "Han Meimei 韩梅梅",
+        "韩梅梅",
+        "13900002222",
+        "浙江省",
+        "杭州市",
+        "上城区",
+        "湖滨路 8 号 3 幢 502",
+    ),
+    (
+        "demo-wangfang",
+        "Wang Fang 王芳",
+        "王芳",
+        "13900003333",
+        "广东省",
+        "广州市",
+        "天河区",
+        "天河路 208 号 18 楼",
+    ),
 )
 
 # (what it shows, consumer index, store code, method, [(sku code, qty)], days ago, outcome)
@@ -130,13 +160,27 @@ OrderSeed = tuple[int, str, str, tuple[tuple[str, int], ...], int, str]
 HISTORY: tuple[OrderSeed, ...] = (
     (0, "SH01", "pickup", (("JX-TEE-001-WHT-M", 1), ("JX-SOCK-010-MIX", 2)), 19, "picked_up"),
     (1, "HZ02", "express", (("JX-SHT-021-BLU-M", 1),), 18, "delivered"),
-    (2, "GZ01", "local_delivery", (("JX-DRS-022-KHK-M", 1), ("JX-BAG-008-NAT", 1)), 17, "delivered"),
+    (
+        2,
+        "GZ01",
+        "local_delivery",
+        (("JX-DRS-022-KHK-M", 1), ("JX-BAG-008-NAT", 1)),
+        17,
+        "delivered",
+    ),
     (2, "SZ12", "pickup", (("JX-TEE-001-WHT-S", 2),), 16, "picked_up"),
     (0, "SZ01", "express", (("JX-KNT-030-GRY-M", 1), ("JX-SCF-003-GRY", 1)), 15, "returned"),
     (1, "NB01", "pickup", (("JX-SOCK-010-MIX", 3),), 14, "picked_up"),
     (2, "FS01", "express", (("JX-TRC-005-BEI-M", 1),), 13, "delivered"),
     (0, "TJ01", "pickup", (("JX-DRS-014-NVY-S", 1),), 12, "refunded_before_pickup"),
-    (1, "BJ01", "local_delivery", (("JX-SHT-021-WHT-L", 1), ("JX-TEE-001-BLK-M", 1)), 11, "delivered"),
+    (
+        1,
+        "BJ01",
+        "local_delivery",
+        (("JX-SHT-021-WHT-L", 1), ("JX-TEE-001-BLK-M", 1)),
+        11,
+        "delivered",
+    ),
     (2, "QD01", "express", (("JX-BAG-008-NAT", 2),), 10, "delivered"),
     (0, "DG01", "pickup", (("JX-JKT-007-RED-M", 1),), 9, "picked_up"),
     (1, "SJZ1", "express", (("JX-KNT-030-GRY-L", 1),), 8, "delivered"),
@@ -192,9 +236,9 @@ class InlineRefunds:
 def seed_demo_mall(session: Session, brand: Brand, actor: Actor) -> MallResult:
     """Seed the brand's mall unless it has products already; return its counts either way.
     Does not commit."""
-    has_products = session.scalar(select(func.count()).select_from(Product).where(
-        Product.brand_id == brand.id
-    ))
+    has_products = session.scalar(
+        select(func.count()).select_from(Product).where(Product.brand_id == brand.id)
+    )
     if not has_products:
         _seed(session, brand, actor)
     return mall_counts(session, brand.id)
@@ -299,7 +343,9 @@ def _set_overrides(
 ) -> None:
     """千店千面: a regional price, a store that does not sell a product, a store's own price
     and a store that sells only from its own shelves."""
-    south = session.scalar(select(Region).where(Region.brand_id == brand_id, Region.code == "SOUTH"))
+    south = session.scalar(
+        select(Region).where(Region.brand_id == brand_id, Region.code == "SOUTH")
+    )
     assert south is not None
     tee = skus["JX-TEE-001-WHT-M"]
     set_region_override(
@@ -457,7 +503,9 @@ def _fulfil(
             mark_delivered(session, actor, order.id)
     if outcome == "refunded_before_pickup":
         lines = session.scalars(
-            select(OrderLine).where(OrderLine.brand_id == order.brand_id, OrderLine.order_id == order.id)
+            select(OrderLine).where(
+                OrderLine.brand_id == order.brand_id, OrderLine.order_id == order.id
+            )
         ).all()
         after_sale = request_after_sale(
             session,
@@ -466,7 +514,9 @@ def _fulfil(
             AfterSaleCreate(
                 kind=AfterSaleKind.REFUND_ONLY,
                 reason="Changed my mind 不想要了",
-                lines=[AfterSaleLineIn(order_line_id=line.id, quantity=line.quantity) for line in lines],
+                lines=[
+                    AfterSaleLineIn(order_line_id=line.id, quantity=line.quantity) for line in lines
+                ],
                 requested_refund_fen=order.paid_fen,
             ),
         )
@@ -525,7 +575,6 @@ def _date_back(session: Session, order: Order, shift: timedelta) -> None:
             execution_options={"synchronize_session": False},
         )
 
-    move(Order, "created_at", "updated_at") if False else None
     session.execute(
         update(Order)
         .where(Order.brand_id == brand_id, Order.id == order_id)
@@ -536,15 +585,6 @@ def _date_back(session: Session, order: Order, shift: timedelta) -> None:
     move(Payment, "created_at", "succeeded_at")
     move(Refund, "requested_at", "succeeded_at")
     move(AfterSale, "created_at", "updated_at", "decided_at")
-    session.execute(
-        update(StockMovement)
-        .where(
-            StockMovement.brand_id == brand_id,
-            StockMovement.reference.like(f"%{order_id}%"),
-        )
-        .values(created_at=StockMovement.created_at)
-        .execution_options(synchronize_session=False)
-    ) if False else None
 
 
 def _settle(session: Session, actor: Actor, brand_id: int) -> None:

@@ -18,6 +18,7 @@ from siyu.access.passwords import hash_password
 from siyu.access.rules import ROLE_LABELS, Role, system_actor
 from siyu.brands.models import Brand
 from siyu.brands.service import create_brand
+from siyu.demo.mall import MallResult, seed_demo_mall
 from siyu.org.models import Ownership
 from siyu.org.schemas import FranchiseeCreate, RegionCreate, StoreCreate, WarehouseCreate
 from siyu.org.service import create_franchisee, create_region, create_store, create_warehouse
@@ -269,6 +270,7 @@ class DemoResult:
     warehouses: int = 0
     staff: int = 0
     sample_logins: list[tuple[str, str, str]] = field(default_factory=list)
+    mall: MallResult = field(default_factory=MallResult)
 
 
 def _person(rng: random.Random) -> str:
@@ -313,10 +315,14 @@ def _counts(session: Session, brand: Brand) -> DemoResult:
 
 
 def seed_demo(session: Session, *, reset: bool = False) -> DemoResult:
-    """Create the demo brand unless it exists (``reset`` deletes it first). Idempotent."""
+    """Create the demo brand and its mall (siyu.demo.mall) unless they exist (``reset``
+    deletes the brand first). Idempotent."""
     existing = session.scalar(select(Brand).where(Brand.slug == DEMO_SLUG))
     if existing is not None and not reset:
-        return _counts(session, existing)
+        counts = _counts(session, existing)
+        # A demo database made before the mall existed gets its mall; otherwise a no-op.
+        counts.mall = seed_demo_mall(session, existing, system_actor(existing.id, "demo seed"))
+        return counts
     if existing is not None:
         session.execute(delete(Brand).where(Brand.id == existing.id))
         session.flush()
@@ -441,4 +447,5 @@ def seed_demo(session: Session, *, reset: bool = False) -> DemoResult:
         row.password_hash = password_hash
     result.staff = len(staff_rows)
     session.flush()
+    result.mall = seed_demo_mall(session, brand, actor)
     return result

@@ -396,15 +396,21 @@ def _check_on_hand(new_on_hand: int, reserved: int, allocated: int, field: str) 
 
 # ---------------------------------------------------------------- holds (checkout)
 
-# One statement per level: the conditional UPDATE takes the level's row lock and promises the
-# units only if they are available; the holds and their movements are inserted from its
-# result, so when the level has too few units nothing at all is written.
+# One statement per level: it first queues on the level's advisory lock (``queue``, see
+# below), then the conditional UPDATE takes the level's row lock and promises the units only
+# if they are available; the holds and their movements are inserted from its result, so when
+# the level has too few units nothing at all is written. Queueing inside the statement keeps
+# the parse and plan out of the queue and saves a round trip while the level is held; the
+# UPDATE still re-reads the newest version of the row once its turn comes (READ COMMITTED).
 _RESERVE = text(
     """
-WITH level AS (
+WITH queue AS MATERIALIZED (
+    SELECT pg_advisory_xact_lock(CAST(:location_key AS integer), CAST(:sku_key AS integer))
+), level AS (
     UPDATE stock_level
        SET reserved = reserved + :total, updated_at = now()
-     WHERE brand_id = :brand_id AND location_id = :location_id AND sku_id = :sku_id
+     WHERE EXISTS (SELECT FROM queue)
+       AND brand_id = :brand_id AND location_id = :location_id AND sku_id = :sku_id
        AND on_hand - reserved - allocated >= :total
  RETURNING brand_id, location_id, sku_id
 ), hold AS (
@@ -428,15 +434,12 @@ SELECT * FROM hold
 )
 
 _RESERVE_HOLDS = select(StockHold).from_statement(_RESERVE)
-# A hot level queues its reservers on a transaction-scoped advisory lock before the UPDATE:
-# PostgreSQL wakes only the next waiter of an advisory lock when it is released, whereas every
-# transaction waiting on an updated row wakes at its commit (64 buyers of one SKU otherwise
-# spend their time waking up). The conditional UPDATE alone keeps the count right; the queue
-# only makes waiting cheap. Keys are (location_id, sku_id) folded into int4: a collision only
-# makes two levels share a queue.
-_QUEUE = text(
-    "SELECT pg_advisory_xact_lock(CAST(:location_key AS integer), CAST(:sku_key AS integer))"
-)
+# A hot level queues its reservers on a transaction-scoped advisory lock before the UPDATE
+# (the ``queue`` of ``_RESERVE``): PostgreSQL wakes only the next waiter of an advisory lock
+# when it is released, whereas every transaction waiting on an updated row wakes at its commit
+# (64 buyers of one SKU otherwise spend their time waking up). The conditional UPDATE alone
+# keeps the count right; the queue only makes waiting cheap. Keys are (location_id, sku_id)
+# folded into int4: a collision only makes two levels share a queue.
 
 
 def _int4(value: int) -> int:
@@ -537,10 +540,9 @@ def _reserve_level(
         "line_ids": [r.holder_line_id for r in group.requests],
         "reference": f"{holder_kind}:{holder_id}",
         "actor_label": actor_label[:200],
+        "location_key": _int4(group.location_id),
+        "sku_key": _int4(group.sku_id),
     }
-    session.execute(
-        _QUEUE, {"location_key": _int4(group.location_id), "sku_key": _int4(group.sku_id)}
-    )
     holds = list(session.scalars(_RESERVE_HOLDS, params))
     if not holds:
         units = available_quantities(session, brand_id, [group.location_id], [group.sku_id])

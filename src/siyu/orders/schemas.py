@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from siyu.orders.models import FulfilmentMethod
 
@@ -19,6 +19,20 @@ class OrderLineIn(BaseModel):
 
 class PlaceOrder(BaseModel):
     """Lines to buy; omit ``lines`` to buy what is in the store's cart (and empty it)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "lines": [{"sku_id": 101, "quantity": 2}, {"sku_id": 205, "quantity": 1}],
+                    "fulfilment_method": "pickup",
+                    "guide_staff_id": 17,
+                    "note": "Please keep it until Saturday",
+                },
+                {"fulfilment_method": "express", "address_id": 3},
+            ]
+        }
+    )
 
     lines: list[OrderLineIn] | None = Field(default=None, max_length=100)
     fulfilment_method: FulfilmentMethod
@@ -118,6 +132,8 @@ class OrderOut(BaseModel):
 
 
 class CartLineSet(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"quantity": 2}, {"quantity": 0}]})
+
     quantity: Annotated[int, Field(ge=0, le=9999)]
 
 

@@ -7,6 +7,7 @@ import time
 import uuid
 from typing import Any
 
+import orjson
 import structlog
 
 from siyu.core.context import request_id_var
@@ -20,6 +21,31 @@ SECURITY_HEADERS = [
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"same-origin"),
 ]
+
+
+async def _send_internal_error(send: Any, request_id: str) -> None:
+    body = orjson.dumps(
+        {
+            "type": "urn:siyu:problem:internal_error",
+            "title": "Internal error",
+            "status": 500,
+            "code": "internal_error",
+            "detail": "Something went wrong on our side; quote the request id.",
+            "field": None,
+            "request_id": request_id,
+        }
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 500,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 class RequestContextMiddleware:
@@ -45,9 +71,11 @@ class RequestContextMiddleware:
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
         status_holder = {"status": 500}
+        response_state = {"started": False}
 
         async def send_with_headers(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
+                response_state["started"] = True
                 status_holder["status"] = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
@@ -57,6 +85,13 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_headers)
+        except Exception:
+            # Answer here, inside the request's context, so the 500 carries its request id;
+            # Starlette's outermost handler would run after the context is gone.
+            log.exception("unhandled_error", path=scope.get("path"))
+            if response_state["started"]:
+                raise
+            await _send_internal_error(send_with_headers, request_id)
         finally:
             log.info(
                 "request",

@@ -118,9 +118,4 @@ def install_problem_handlers(app: FastAPI) -> None:
             error.status_code, code, str(error.detail), headers=getattr(error, "headers", None)
         )
 
-    @app.exception_handler(Exception)
-    def unexpected(request: Request, error: Exception) -> Response:
-        log.exception("unhandled_error", path=request.url.path)
-        return problem_response(
-            500, "internal_error", "Something went wrong on our side; quote the request id."
-        )
+    # Unexpected exceptions are answered by siyu.web.middleware, inside the request's context.

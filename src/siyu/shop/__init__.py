@@ -1,0 +1,1 @@
+"""The web shop: the mini-program's journey in a browser (server-rendered, for the demo)."""
