@@ -31,6 +31,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,19 +162,25 @@ class Round:
     errors: list[str] = field(default_factory=list)
 
 
-def _run_round(database: Any, seeded: Seeded, round_: Round, buyers: int) -> None:
+def _buy(
+    database: Any, brand_id: int, location_id: int, sku_id: int, buyers: int, first_holder: int
+) -> tuple[threading.Barrier, Callable[[], dict[str, Any]]]:
+    """``buyers`` threads of this process, each with its own connection, ready to buy from
+    ``sku_id`` once the returned barrier is passed; the returned function waits for them and
+    gives their paid holder ids, refusals and errors."""
     from sqlalchemy import text
 
     from siyu.inventory.errors import InsufficientStock
     from siyu.inventory.rules import HoldRequest
     from siyu.inventory.service import allocate_holds, reserve_stock
 
-    holder_ids = itertools.count(round_.sku_id * 1_000_000 + 1)
-    request = [HoldRequest(seeded.location_id, round_.sku_id, 1, 1)]
+    holder_ids = itertools.count(first_holder)
+    request = [HoldRequest(location_id, sku_id, 1, 1)]
     insert_order = text("INSERT INTO hot_sku_order (brand_id, buyer) VALUES (:brand_id, :buyer)")
     barrier = threading.Barrier(buyers + 1)
     paid: list[list[int]] = [[] for _ in range(buyers)]
     refused = [0] * buyers
+    errors: list[str] = []
 
     def buyer(index: int) -> None:
         with database.engine.connect():  # open this buyer's connection before the start
@@ -184,10 +191,10 @@ def _run_round(database: Any, seeded: Seeded, round_: Round, buyers: int) -> Non
             try:
                 with database.unit_of_work() as session:
                     # the order row first: its id is the holder of the holds (as in checkout)
-                    session.execute(insert_order, {"brand_id": seeded.brand_id, "buyer": holder_id})
+                    session.execute(insert_order, {"brand_id": brand_id, "buyer": holder_id})
                     reserve_stock(
                         session,
-                        seeded.brand_id,
+                        brand_id,
                         request,
                         holder_kind="order",
                         holder_id=holder_id,
@@ -196,7 +203,7 @@ def _run_round(database: Any, seeded: Seeded, round_: Round, buyers: int) -> Non
                     )
                     allocate_holds(
                         session,
-                        seeded.brand_id,
+                        brand_id,
                         holder_kind="order",
                         holder_id=holder_id,
                         actor_label="bench payment",
@@ -205,20 +212,104 @@ def _run_round(database: Any, seeded: Seeded, round_: Round, buyers: int) -> Non
                 refused[index] += 1
                 return
             except Exception as error:
-                round_.errors.append(repr(error)[:300])
+                errors.append(repr(error)[:300])
                 return
             paid[index].append(holder_id)
 
     threads = [threading.Thread(target=buyer, args=(i,), daemon=True) for i in range(buyers)]
     for thread in threads:
         thread.start()
-    barrier.wait()
-    started = time.perf_counter()
-    for thread in threads:
-        thread.join(timeout=600)
-    round_.seconds = time.perf_counter() - started
-    round_.orders = [holder for per_buyer in paid for holder in per_buyer]
-    round_.refused = sum(refused)
+
+    def finish() -> dict[str, Any]:
+        for thread in threads:
+            thread.join(timeout=600)
+        return {
+            "ended": time.monotonic(),
+            "paid": [holder for per_buyer in paid for holder in per_buyer],
+            "refused": sum(refused),
+            "errors": errors,
+        }
+
+    return barrier, finish
+
+
+def _worker() -> None:
+    """One buyer process (``hot_sku.py --worker JSON``): opens its buyers' connections, says
+    ``ready``, starts them on ``go`` (stdin) and prints what they did as JSON."""
+    import json
+    import sys
+
+    from siyu.db.session import make_database
+
+    config = json.loads(sys.argv[2])
+    database = make_database(config["url"], pool_size=config["buyers"] + 1)
+    try:
+        barrier, finish = _buy(
+            database,
+            config["brand_id"],
+            config["location_id"],
+            config["sku_id"],
+            config["buyers"],
+            config["first_holder"],
+        )
+        print("ready", flush=True)
+        sys.stdin.readline()
+        barrier.wait()
+        print(json.dumps(finish()), flush=True)
+    finally:
+        database.dispose()
+
+
+def _run_round(url: str, seeded: Seeded, round_: Round, buyers: int, processes: int) -> None:
+    """The round's buyers, spread over ``processes`` worker processes (as ``siyu serve`` runs
+    one worker per core), started together; the round lasts from the start to the last
+    buyer's end."""
+    import json
+    import sys
+
+    workers = []
+    for number in range(processes):
+        share = buyers // processes + (number < buyers % processes)
+        config = {
+            "url": url,
+            "brand_id": seeded.brand_id,
+            "location_id": seeded.location_id,
+            "sku_id": round_.sku_id,
+            "buyers": share,
+            "first_holder": round_.sku_id * 1_000_000 + number * 100_000 + 1,
+        }
+        workers.append(
+            subprocess.Popen(  # noqa: S603 - this file, no shell
+                [sys.executable, __file__, "--worker", json.dumps(config)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+        )
+    try:
+        for worker in workers:
+            assert worker.stdin is not None and worker.stdout is not None
+            line = worker.stdout.readline().strip()
+            if line != "ready":
+                raise RuntimeError(f"a buyer process did not start: {line!r}")
+        started = time.monotonic()
+        for worker in workers:
+            assert worker.stdin is not None
+            worker.stdin.write("go\n")
+            worker.stdin.flush()
+        results = []
+        for worker in workers:
+            assert worker.stdout is not None
+            results.append(json.loads(worker.stdout.readline()))
+            worker.wait(timeout=60)
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+    round_.seconds = max(result["ended"] for result in results) - started
+    round_.orders = [holder for result in results for holder in result["paid"]]
+    round_.refused = sum(result["refused"] for result in results)
+    round_.errors = [error for result in results for error in result["errors"]]
 
 
 def _verify(database: Any, seeded: Seeded, round_: Round) -> dict[str, int]:
@@ -371,6 +462,7 @@ def main() -> dict[str, Any]:
     buyers = int(_env_float("SIYU_BENCH_BUYERS", 64))
     units = int(_env_float("SIYU_BENCH_UNITS", 1000))
     rounds_count = int(_env_float("SIYU_BENCH_ROUNDS", 3))
+    processes = max(1, min(buyers, int(_env_float("SIYU_BENCH_PROCESSES", 2))))
     seconds = _env_float("SIYU_BENCH_SECONDS", 5.0)
     console = Console()
     load_before = os.getloadavg()[0]
@@ -382,7 +474,7 @@ def main() -> dict[str, Any]:
     try:
         with console.status("Migrating a throwaway database..."):
             migrate.upgrade(url)
-        database = make_database(url, pool_size=buyers + 2)
+        database = make_database(url, pool_size=2)
         seeded = _seed(database)
         for number in range(rounds_count):
             with database.unit_of_work() as session:
@@ -392,7 +484,7 @@ def main() -> dict[str, Any]:
             with console.status(
                 f"Round {number + 1}: {buyers} buyers on one SKU with {units} units..."
             ):
-                _run_round(database, seeded, round_, buyers)
+                _run_round(url, seeded, round_, buyers, processes)
             rounds.append(round_)
             checks.append(_verify(database, seeded, round_))
         database.dispose()  # give the buyers' connections back before pgbench opens its own
@@ -411,7 +503,8 @@ def main() -> dict[str, Any]:
     ratio = orders_per_second / baseline["tps"] if baseline["tps"] else 0.0
     errors = [e for r in rounds for e in r.errors]
     table = Table(
-        title=f"hot-sku: {buyers} buyers, one SKU, {units} units per round "
+        title=f"hot-sku: {buyers} buyers in {processes} processes, one SKU, {units} units per "
+        f"round "
         f"(pgbench: {buyers} clients, {seconds:g} s)"
     )
     for column in ("run", "orders", "seconds", "orders/s", "oversold", "lost paid", "errors"):
@@ -450,6 +543,7 @@ def main() -> dict[str, Any]:
         "refused_buyers": sum(r.refused for r in rounds),
         "errors": len(errors),
         "buyers": buyers,
+        "buyer_processes": processes,
         "units_per_round": units,
         "rounds": rounds_count,
         "round_seconds": [round(r.seconds, 2) for r in rounds],
@@ -463,5 +557,9 @@ def main() -> dict[str, Any]:
 
 if __name__ == "__main__":
     import json
+    import sys
 
-    print(json.dumps(main()))
+    if sys.argv[1:2] == ["--worker"]:
+        _worker()
+    else:
+        print(json.dumps(main()))

@@ -9,9 +9,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from siyu.access.rules import Role
 from siyu.aftersales import subscribers
 from siyu.aftersales.complaints import file_complaint
 from siyu.aftersales.models import AfterSale, Complaint
+from siyu.aftersales.rules import AfterSaleKind
 from siyu.aftersales.schemas import AfterSaleCreate, AfterSaleLineIn, ComplaintCreate
 from siyu.aftersales.service import request_after_sale
 from siyu.db.session import Database
@@ -23,7 +25,7 @@ from siyu.orders.schemas import OrderLineIn, PlaceOrder
 from siyu.orders.service import order_lines, record_order_payment
 from siyu.outbox.dispatcher import SubscriberRegistry, dispatch_pending
 from siyu.wechat.sandbox_pay import sandbox_pay
-from tests.factories import World
+from tests.factories import World, make_staff, token_for
 from tests.factories_catalog import make_category, make_product, set_stock, store_location
 from tests.factories_consumers import make_consumer
 from tests.factories_mall import Mall, run_payment_notifications
@@ -146,7 +148,7 @@ def seed_after_sales(session: Session, world: World) -> dict[str, int]:
         shopper,
         order.id,
         AfterSaleCreate(
-            kind="refund_only",  # type: ignore[arg-type]
+            kind=AfterSaleKind.REFUND_ONLY,
             reason="Changed my mind",
             lines=[AfterSaleLineIn(order_line_id=line.id, quantity=1)],
             requested_refund_fen=order.total_fen,
@@ -161,3 +163,11 @@ def seed_after_sales(session: Session, world: World) -> dict[str, int]:
     )
     session.flush()
     return {"order_id": order.id, "after_sale_id": after_sale.id, "complaint_id": complaint.id}
+
+
+def other_store_manager_headers(session: Session, world: World) -> dict[str, str]:
+    """The Bearer header of a (new) manager of ``world.other_store``: another store's."""
+    manager = make_staff(session, world.system, Role.STORE_MANAGER, store=world.other_store)
+    token = token_for(session, manager)
+    session.commit()
+    return {"Authorization": f"Bearer {token}"}

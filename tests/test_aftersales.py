@@ -10,15 +10,19 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from siyu.access.rules import Role
 from siyu.audit.models import AuditEntry
 from siyu.db.session import Database
 from siyu.inventory.models import StockMovement
 from siyu.orders.models import Order, OrderLine
 from siyu.outbox.models import OutboxEvent
 from siyu.payments.models import Refund
-from tests.factories import make_staff, token_for
-from tests.factories_aftersales import deliver_refunds, level, paid_order, place
+from tests.factories_aftersales import (
+    deliver_refunds,
+    level,
+    other_store_manager_headers,
+    paid_order,
+    place,
+)
 from tests.factories_consumers import make_consumer
 from tests.factories_mall import Mall, build_mall
 from tests.helpers import assert_problem, row_counts
@@ -73,15 +77,6 @@ def event_types(session: Session) -> list[str]:
             .order_by(OutboxEvent.id)
         )
     )
-
-
-def other_store_manager_headers(session: Session, mall: Mall) -> dict[str, str]:
-    manager = make_staff(
-        session, mall.world.system, Role.STORE_MANAGER, store=mall.world.other_store
-    )
-    token = token_for(session, manager)
-    session.commit()
-    return {"Authorization": f"Bearer {token}"}
 
 
 # ---------------------------------------------------------------- the whole flow
@@ -393,7 +388,7 @@ def test_staff_outside_the_store_cannot_decide(
     order = picked_up(session, db, client, mall, [(mall.tee_s.id, 1)])
     after_sale = request(client, mall, order, return_body(order, 1, 9900)).json()
     headers = (
-        other_store_manager_headers(session, mall)
+        other_store_manager_headers(session, mall.world)
         if who == "other_store_manager"
         else mall.world.headers(who)
     )
@@ -473,7 +468,9 @@ def test_staff_lists_are_scoped_and_filtered(
     refunded = client.get(
         "/api/after-sales?status=refunded", headers=mall.world.headers("store_manager")
     ).json()
-    others = client.get("/api/after-sales", headers=other_store_manager_headers(session, mall))
+    others = client.get(
+        "/api/after-sales", headers=other_store_manager_headers(session, mall.world)
+    )
     assert [item["id"] for item in mine["items"]] == [after_sale["id"]]
     assert [item["id"] for item in requested["items"]] == [after_sale["id"]]
     assert refunded["total"] == 0

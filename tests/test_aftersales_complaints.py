@@ -13,12 +13,13 @@ from sqlalchemy.orm import Session
 
 from siyu.access.rules import Role
 from siyu.aftersales.complaints import report_overdue_complaints
+from siyu.aftersales.jobs import report_overdue_complaints_job
 from siyu.aftersales.models import Complaint
 from siyu.audit.models import AuditEntry
 from siyu.core.clock import utc_now
 from siyu.outbox.models import OutboxEvent
-from tests.factories import make_staff, token_for
-from tests.factories_aftersales import place
+from tests.factories import make_staff
+from tests.factories_aftersales import other_store_manager_headers, place
 from tests.factories_consumers import make_consumer
 from tests.factories_mall import Mall, build_mall
 from tests.helpers import assert_problem, row_counts
@@ -226,14 +227,11 @@ def test_staff_outside_the_store_cannot_see_or_answer(
     session: Session, client: TestClient, mall: Mall, who: str, status: int, code: str
 ) -> None:
     complaint = file(client, mall).json()
-    if who == "other_store_manager":
-        manager = make_staff(
-            session, mall.world.system, Role.STORE_MANAGER, store=mall.world.other_store
-        )
-        headers = {"Authorization": f"Bearer {token_for(session, manager)}"}
-        session.commit()
-    else:
-        headers = mall.world.headers(who)
+    headers = (
+        other_store_manager_headers(session, mall.world)
+        if who == "other_store_manager"
+        else mall.world.headers(who)
+    )
     before = row_counts(session)
     assert_problem(client.get(f"/api/complaints/{complaint['id']}", headers=headers), status, code)
     answer = client.post(
@@ -244,3 +242,12 @@ def test_staff_outside_the_store_cannot_see_or_answer(
     if status == 404:
         assert listed.json()["total"] == 0
     assert row_counts(session) == before
+
+
+def test_the_overdue_job_reports_each_complaint_once(
+    session: Session, client: TestClient, mall: Mall
+) -> None:
+    late = file(client, mall).json()
+    make_overdue(session, late["id"])
+    assert report_overdue_complaints_job(0) == 1
+    assert report_overdue_complaints_job(0) == 0

@@ -10,14 +10,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from siyu.access.rules import Role
 from siyu.audit.models import AuditEntry
 from siyu.consumers.models import Consumer
 from siyu.db.session import Database
 from siyu.orders.models import OrderEvent
 from siyu.outbox.models import OutboxEvent
-from tests.factories import make_staff, token_for
-from tests.factories_aftersales import level, paid_order, place
+from tests.factories_aftersales import level, other_store_manager_headers, paid_order, place
 from tests.factories_mall import Mall, build_mall
 from tests.helpers import assert_problem, row_counts
 
@@ -39,15 +37,6 @@ def events_of(session: Session, event_type: str) -> list[dict[str, Any]]:
             select(OutboxEvent).where(OutboxEvent.event_type == event_type).order_by(OutboxEvent.id)
         )
     ]
-
-
-def other_store_manager_headers(session: Session, mall: Mall) -> dict[str, str]:
-    manager = make_staff(
-        session, mall.world.system, Role.STORE_MANAGER, store=mall.world.other_store
-    )
-    token = token_for(session, manager)
-    session.commit()
-    return {"Authorization": f"Bearer {token}"}
 
 
 # ---------------------------------------------------------------- pickup
@@ -196,7 +185,7 @@ def test_staff_outside_the_store_cannot_write_off(
     # given a paid order of the direct store
     order = paid_order(session, db, client, mall, [(mall.tee_s.id, 1)])
     headers = (
-        other_store_manager_headers(session, mall)
+        other_store_manager_headers(session, mall.world)
         if who == "other_store_manager"
         else mall.world.headers(who)
     )
@@ -386,7 +375,7 @@ def test_staff_outside_the_store_cannot_ship(
 ) -> None:
     order = paid_order(session, db, client, mall, [(mall.tee_s.id, 1)], "express")
     headers = (
-        other_store_manager_headers(session, mall)
+        other_store_manager_headers(session, mall.world)
         if who == "other_store_manager"
         else mall.world.headers(who)
     )

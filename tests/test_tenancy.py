@@ -281,6 +281,10 @@ def storefront_operations() -> list[tuple[str, str, list[str]]]:
 STOREFRONT_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/api/storefront/stores/{store_id}/cart/lines/{sku_id}"): {"quantity": 1},
     ("PATCH", "/api/storefront/addresses/{address_id}"): {"recipient": "Taken over"},
+    ("POST", "/api/storefront/stores/{store_id}/orders"): {
+        "lines": [{"sku_id": 1, "quantity": 1}],
+        "fulfilment_method": "pickup",
+    },
     ("POST", "/api/storefront/orders/{order_id}/after-sales"): {
         "kind": "refund_only",
         "reason": "Taken over",

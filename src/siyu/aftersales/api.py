@@ -6,8 +6,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, status
 
-from siyu.aftersales import complaints, service
+from siyu.aftersales import complaints, reading, service
 from siyu.aftersales.models import AfterSale, Complaint
+from siyu.aftersales.reading import AfterSaleView
 from siyu.aftersales.rules import AfterSaleKind, is_overdue
 from siyu.aftersales.schemas import (
     AfterSaleApproval,
@@ -23,7 +24,6 @@ from siyu.aftersales.schemas import (
     RefundOut,
     ReturnReceipt,
 )
-from siyu.aftersales.service import AfterSaleView
 from siyu.consumers.service import ConsumerContext
 from siyu.core.clock import utc_now
 from siyu.core.pagination import Page
@@ -91,14 +91,14 @@ def after_sale_out(item: AfterSaleView) -> AfterSaleOut:
 def _one(session: Uow, row: AfterSale) -> AfterSaleOut:
     session.flush()
     session.refresh(row)
-    return after_sale_out(service.view(session, row))
+    return after_sale_out(reading.view(session, row))
 
 
 def _page(
     session: Uow, rows: list[AfterSale], total: int, limit: int, offset: int
 ) -> Page[AfterSaleOut]:
     return Page[AfterSaleOut](
-        items=[after_sale_out(item) for item in service.views(session, rows)],
+        items=[after_sale_out(item) for item in reading.views(session, rows)],
         total=total,
         limit=limit,
         offset=offset,
@@ -156,7 +156,7 @@ def my_after_sales(
     limit: Limit = 20,
     offset: Offset = 0,
 ) -> Page[AfterSaleOut]:
-    rows, total = service.consumer_after_sales(
+    rows, total = reading.consumer_after_sales(
         session, _shopper(context), status=status, limit=limit, offset=offset
     )
     return _page(session, list(rows), total, limit, offset)
@@ -164,7 +164,7 @@ def my_after_sales(
 
 @storefront_router.get("/after-sales/{after_sale_id}", response_model=AfterSaleOut)
 def my_after_sale(after_sale_id: int, session: Uow, context: CurrentConsumer) -> AfterSaleOut:
-    return _one(session, service.consumer_after_sale(session, _shopper(context), after_sale_id))
+    return _one(session, reading.consumer_after_sale(session, _shopper(context), after_sale_id))
 
 
 @storefront_router.post("/after-sales/{after_sale_id}/cancel", response_model=AfterSaleOut)
@@ -208,7 +208,7 @@ def list_after_sales(
     offset: Offset = 0,
 ) -> Page[AfterSaleOut]:
     """Requests of the stores in your scope, newest first."""
-    rows, total = service.staff_after_sales(
+    rows, total = reading.staff_after_sales(
         session,
         actor,
         status=status,
@@ -222,7 +222,7 @@ def list_after_sales(
 
 @router.get("/after-sales/{after_sale_id}", response_model=AfterSaleOut)
 def get_after_sale(after_sale_id: int, session: Uow, actor: CurrentActor) -> AfterSaleOut:
-    return _one(session, service.staff_after_sale(session, actor, after_sale_id))
+    return _one(session, reading.staff_after_sale(session, actor, after_sale_id))
 
 
 @router.post("/after-sales/{after_sale_id}/approve", response_model=AfterSaleOut)

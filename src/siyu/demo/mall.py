@@ -323,7 +323,7 @@ def _receive_stock(
             if kind == "warehouse":
                 quantity = rng.randint(20, 60)
             else:
-                store_code = code_of_store[store_id]
+                store_code = code_of_store.get(store_id or 0, "")
                 drawn = rng.random() < STORE_STOCK_SHARE
                 if store_code == "SH01":
                     drawn = code in SH01_HAS or (code not in SH01_LACKS and drawn)
@@ -488,7 +488,7 @@ def _fulfil(
     outcome: str,
     gateway: InlineRefunds,
 ) -> None:
-    pay_gateway: PayGateway = gateway  # type: ignore[assignment]
+    pay_gateway: PayGateway = gateway
     if outcome == "picked_up":
         assert order.pickup_code is not None
         write_off_pickup(session, actor, order.selling_store_id, order.pickup_code)

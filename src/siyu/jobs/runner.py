@@ -19,12 +19,13 @@ from siyu.core.logging import get_logger
 from siyu.db.session import Database
 from siyu.jobs.app import make_job_app
 from siyu.outbox.dispatcher import run_dispatcher
+from siyu.aftersales import subscribers as aftersales_subscribers
 from siyu.settlement import subscribers as settlement_subscribers
 
 log = get_logger("siyu.jobs")
 
 # Registered on import (see the module docstring); named so the import is not unused.
-SUBSCRIBER_MODULES = (settlement_subscribers,)
+SUBSCRIBER_MODULES = (aftersales_subscribers, settlement_subscribers)
 
 
 class BackgroundWorkers:

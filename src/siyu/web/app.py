@@ -34,6 +34,7 @@ from siyu.org.console import router as org_console
 from siyu.payments.api import router as payments_api
 from siyu.settlement.api import router as settlement_api
 from siyu.settlement.console import router as settlement_console
+from siyu.shop.pages import router as shop_pages
 from siyu.staff.api import router as staff_api
 from siyu.staff.console import router as staff_console
 from siyu.web.middleware import RequestContextMiddleware
@@ -109,6 +110,7 @@ def create_app(database: Database) -> FastAPI:
         app.include_router(router, prefix="/console", include_in_schema=False)
 
     app.include_router(wechat_sandbox_pages, include_in_schema=False)
+    app.include_router(shop_pages, include_in_schema=False)
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
