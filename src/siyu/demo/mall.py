@@ -244,6 +244,17 @@ def seed_demo_mall(session: Session, brand: Brand, actor: Actor) -> MallResult:
     return mall_counts(session, brand.id)
 
 
+def delete_brand_data(session: Session, brand_id: int) -> None:
+    """Delete every row of the brand, children first, so that the brand itself can go (the
+    mall's tables do not cascade from the brand: nothing should delete a brand's orders by
+    accident). For ``siyu demo --reset``."""
+    from siyu.db.models import Base
+
+    for table in reversed(Base.metadata.sorted_tables):
+        if "brand_id" in table.c and table.name != "brand":
+            session.execute(table.delete().where(table.c.brand_id == brand_id))
+
+
 def mall_counts(session: Session, brand_id: int) -> MallResult:
     def count(model: Any, *conditions: ColumnElement[bool]) -> int:
         return (

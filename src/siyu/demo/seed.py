@@ -18,7 +18,7 @@ from siyu.access.passwords import hash_password
 from siyu.access.rules import ROLE_LABELS, Role, system_actor
 from siyu.brands.models import Brand
 from siyu.brands.service import create_brand
-from siyu.demo.mall import MallResult, seed_demo_mall
+from siyu.demo.mall import MallResult, delete_brand_data, seed_demo_mall
 from siyu.org.models import Ownership
 from siyu.org.schemas import FranchiseeCreate, RegionCreate, StoreCreate, WarehouseCreate
 from siyu.org.service import create_franchisee, create_region, create_store, create_warehouse
@@ -324,6 +324,7 @@ def seed_demo(session: Session, *, reset: bool = False) -> DemoResult:
         counts.mall = seed_demo_mall(session, existing, system_actor(existing.id, "demo seed"))
         return counts
     if existing is not None:
+        delete_brand_data(session, existing.id)
         session.execute(delete(Brand).where(Brand.id == existing.id))
         session.flush()
     rng = random.Random(20261122)  # noqa: S311 - deterministic demo data

@@ -15,11 +15,11 @@ import threading
 
 import procrastinate
 
+from siyu.aftersales import subscribers as aftersales_subscribers
 from siyu.core.logging import get_logger
 from siyu.db.session import Database
 from siyu.jobs.app import make_job_app
 from siyu.outbox.dispatcher import run_dispatcher
-from siyu.aftersales import subscribers as aftersales_subscribers
 from siyu.settlement import subscribers as settlement_subscribers
 
 log = get_logger("siyu.jobs")

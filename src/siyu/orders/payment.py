@@ -163,11 +163,22 @@ def settle_payment_notice(session: Session, payment: Payment, notice: PaymentNot
         payment,
         amount_fen=payment.amount_fen,
         reason=reason,
-        idempotency_key=f"auto-refund-{payment.id}",
+        idempotency_key=automatic_refund_key(payment.id),
         gateway=gateway,
         actor_label="system",
     )
     return result
+
+
+def automatic_refund_key(payment_id: int) -> str:
+    """The idempotency key of the refund giving back a payment that never became a sale."""
+    return f"auto-refund-{payment_id}"
+
+
+def is_automatic_refund(refund: Refund) -> bool:
+    """Whether ``refund`` gave back money that never paid for the order (a payment for a
+    cancelled order, or a second payment of a paid one)."""
+    return refund.idempotency_key == automatic_refund_key(refund.payment_id)
 
 
 def refundable_fen(session: Session, order: Order) -> int:

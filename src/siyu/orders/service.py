@@ -113,6 +113,16 @@ def staff_order(session: Session, actor: Actor, order_id: int) -> Order:
     return order
 
 
+def order_events(session: Session, order: Order) -> Sequence[OrderEvent]:
+    """The order's event log, oldest first. The caller has read the order through
+    ``staff_order`` or ``consumer_order`` (which check who may see it)."""
+    return session.scalars(
+        select(OrderEvent)
+        .where(OrderEvent.brand_id == order.brand_id, OrderEvent.order_id == order.id)
+        .order_by(OrderEvent.id)
+    ).all()
+
+
 def add_order_event(
     session: Session, order: Order, kind: str, actor_label: str, **data: object
 ) -> None:

@@ -34,6 +34,7 @@ from siyu.core.clock import utc_now
 from siyu.core.logging import get_logger
 from siyu.orders.events import OrderFulfilled, OrderPaid, OrderRefunded
 from siyu.orders.models import Order
+from siyu.orders.payment import is_automatic_refund
 from siyu.org.models import Store
 from siyu.payments.models import Refund
 from siyu.settlement.locks import lock_ledger_for_posting
@@ -46,10 +47,6 @@ SALE_EVENT = OrderPaid.event_type()
 REFUND_EVENT = OrderRefunded.event_type()
 FULFILMENT_EVENT = OrderFulfilled.event_type()
 POSTED_EVENTS = frozenset({SALE_EVENT, REFUND_EVENT, FULFILMENT_EVENT})
-
-# siyu.orders.payment gives back money that never became a sale (a payment for a cancelled
-# order, a second payment of a paid order) with this idempotency key + the payment id.
-AUTOMATIC_REFUND_KEY_PREFIX = "auto-refund-"
 
 
 @dataclass(frozen=True)
@@ -73,7 +70,7 @@ def _refund(order: Order, refund: Refund | None) -> Posting | None:
         return None
     if order.paid_at is None:
         return None  # the order was never paid: this gave back a payment after cancellation
-    if refund.idempotency_key == f"{AUTOMATIC_REFUND_KEY_PREFIX}{refund.payment_id}":
+    if is_automatic_refund(refund):
         return None  # a duplicate payment returned: it was never the order's sale
     return Posting(
         REFUND,

@@ -194,15 +194,16 @@ def catalog_page(
     session: Uow,
     shop: ShopSession,
     q: Annotated[str, Query(max_length=100)] = "",
-    category: Annotated[int | None, Query()] = None,
+    category: Annotated[str, Query(max_length=12)] = "",
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
 ) -> Response:
     store = service.browsable_store(session, shop.brand.id, store_id)
+    category_id = int(category) if category.isdigit() else None  # "": every category
     offers, total = store_catalog(
         session,
         shop.brand.id,
         store_id,
-        category_id=category,
+        category_id=category_id,
         search=q.strip() or None,
         limit=PAGE_SIZE * 8,
         offset=(page - 1) * PAGE_SIZE * 8,
@@ -221,6 +222,7 @@ def catalog_page(
                 "name": offer.product_name,
                 "price_fen": offer.price_fen,
                 "list_price_fen": offer.list_price_fen,
+                "skus": 0,
                 "available": 0,
                 "on_shelf": 0,
                 "exclusive": offer.exclusive_channel is not None,
@@ -228,15 +230,19 @@ def catalog_page(
         )
         card["price_fen"] = min(card["price_fen"], offer.price_fen)
         card["list_price_fen"] = min(card["list_price_fen"], offer.list_price_fen)
-        card["available"] += available
-        card["on_shelf"] += min(shelves.get(offer.sku_id, 0), available)
+        # Counted in SKUs (sizes, colours): sellable at all, and on the store's own shelves.
+        card["skus"] += 1
+        card["available"] += 1 if available > 0 else 0
+        card["on_shelf"] += 1 if shelves.get(offer.sku_id, 0) > 0 and available > 0 else 0
     context = {
         "store": store,
         "products": list(products.values()),
         "categories": service.categories(session, shop.brand.id),
-        "category": category,
+        "category": category_id,
         "q": q,
         "total": total,
+        "page": page,
+        "has_next": page * PAGE_SIZE * 8 < total,
         "cart_count": sum(service.cart_quantities(session, shop.shopper, store_id).values()),
     }
     template = "shop/_products.html" if is_partial(request) else "shop/catalog.html"

@@ -17,16 +17,20 @@ from siyu.access.api import router as access_api
 from siyu.access.console import router as access_console
 from siyu.aftersales.api import router as aftersales_api
 from siyu.aftersales.api import storefront_router as aftersales_storefront_api
+from siyu.aftersales.console import router as aftersales_console
 from siyu.audit.api import router as audit_api
 from siyu.audit.console import router as audit_console
 from siyu.catalog.api import router as catalog_api
+from siyu.catalog.console import router as catalog_console
 from siyu.cloud_store.api import router as cloud_store_api
 from siyu.cloud_store.api import storefront_router as storefront_api
 from siyu.consumers.api import router as consumers_api
 from siyu.db.session import Database
 from siyu.inventory.api import router as inventory_api
+from siyu.inventory.console import router as inventory_console
 from siyu.orders.api import staff as orders_api
 from siyu.orders.api import storefront as orders_storefront_api
+from siyu.orders.console import router as orders_console
 from siyu.orders.fulfilment_api import router as fulfilment_api
 from siyu.orders.fulfilment_api import storefront_router as fulfilment_storefront_api
 from siyu.org.api import router as org_api
@@ -106,6 +110,10 @@ def create_app(database: Database) -> FastAPI:
         staff_console,
         audit_console,
         settlement_console,
+        orders_console,
+        aftersales_console,
+        catalog_console,
+        inventory_console,
     ):
         app.include_router(router, prefix="/console", include_in_schema=False)
 
