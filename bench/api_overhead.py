@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,18 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from _harness import BackgroundServer, env_float, percentile, serve_in_thread, throwaway_database
+
 PAGE_PATH = "/api/stores"
 ITEM_MARKER = b'"opening_hours_text"'
 
 
 # ---------------------------------------------------------------- load generator (child)
-
-
-def _percentile(sorted_values: list[float], fraction: float) -> float:
-    if not sorted_values:
-        return 0.0
-    index = min(len(sorted_values) - 1, round(fraction * (len(sorted_values) - 1)))
-    return sorted_values[index]
 
 
 def run_load(
@@ -94,8 +88,8 @@ def run_load(
     return {
         "requests": len(measured),
         "requests_per_second": round(len(measured) / seconds, 2),
-        "p50_ms": round(_percentile(measured, 0.50) * 1000, 2),
-        "p95_ms": round(_percentile(measured, 0.95) * 1000, 2),
+        "p50_ms": round(percentile(measured, 0.50) * 1000, 2),
+        "p95_ms": round(percentile(measured, 0.95) * 1000, 2),
         "mean_ms": round(statistics.fmean(measured) * 1000, 2) if measured else 0.0,
         "errors": sum(errors),
         "error_samples": samples,
@@ -132,42 +126,6 @@ def _load_in_child(
 # ---------------------------------------------------------------- servers
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass
-class BackgroundServer:
-    server: Any
-    thread: threading.Thread
-    base_url: str
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=15)
-
-
-def _serve_in_thread(app: Any) -> BackgroundServer:
-    import uvicorn
-
-    port = _free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"uvicorn did not start on port {port}")
-        time.sleep(0.02)
-    return BackgroundServer(server, thread, f"http://127.0.0.1:{port}")
-
-
 def _bare_app(page: dict[str, Any]) -> Any:
     """No middleware, no auth, no database: the captured page, serialized the normal way."""
     from fastapi import FastAPI
@@ -191,34 +149,6 @@ class Seeded:
     admin_token: str
     region_token: str
     seconds: float
-
-
-def _throwaway_database() -> tuple[str, str, str]:
-    """(server libpq URI, database name, SQLAlchemy URL) of a new empty database."""
-    from sqlalchemy import make_url
-
-    from siyu.config import get_settings
-    from siyu.db.embedded import (
-        ensure_database,
-        libpq_conninfo,
-        sqlalchemy_url,
-        start_embedded_server,
-    )
-    from siyu.db.session import normalize_url
-
-    settings = get_settings()
-    name = f"siyu_bench_{uuid.uuid4().hex[:8]}"
-    if settings.database_url:
-        configured = make_url(normalize_url(settings.database_url))
-        url = configured.set(database=name).render_as_string(hide_password=False)
-        server_db = libpq_conninfo(
-            configured.set(database="postgres").render_as_string(hide_password=False)
-        )
-    else:
-        server_db = start_embedded_server(settings.data_dir)
-        url = sqlalchemy_url(server_db, name)
-    ensure_database(server_db, name)
-    return server_db, name, url
 
 
 def _seed(database: Any, store_count: int) -> Seeded:
@@ -293,11 +223,6 @@ def _seed(database: Any, store_count: int) -> Seeded:
 # ---------------------------------------------------------------- the benchmark
 
 
-def _env_float(name: str, default: float) -> float:
-    value = os.environ.get(name)
-    return float(value) if value else default
-
-
 def main() -> dict[str, Any]:
     os.environ["SIYU_LOG_LEVEL"] = "WARNING"
     import httpx
@@ -314,14 +239,14 @@ def main() -> dict[str, Any]:
     get_settings.cache_clear()
     settings = get_settings()
     configure_logging(settings.log_format, "WARNING")
-    seconds = _env_float("SIYU_BENCH_SECONDS", 10.0)
-    warmup = _env_float("SIYU_BENCH_WARMUP", 2.0)
-    clients = int(_env_float("SIYU_BENCH_CLIENTS", 8))
-    store_count = int(_env_float("SIYU_BENCH_STORES", 1000))
+    seconds = env_float("SIYU_BENCH_SECONDS", 10.0)
+    warmup = env_float("SIYU_BENCH_WARMUP", 2.0)
+    clients = int(env_float("SIYU_BENCH_CLIENTS", 8))
+    store_count = int(env_float("SIYU_BENCH_STORES", 1000))
     console = Console()
     load_before = os.getloadavg()[0]
 
-    server_db, name, url = _throwaway_database()
+    server_db, name, url = throwaway_database()
     database = None
     servers: list[BackgroundServer] = []
     try:
@@ -332,7 +257,7 @@ def main() -> dict[str, Any]:
             seeded = _seed(database, store_count)
         console.print(f"Seeded {seeded.stores} stores in {seeded.seconds:.1f} s.")
 
-        full = _serve_in_thread(create_app(database))
+        full = serve_in_thread(create_app(database))
         servers.append(full)
         query = f"{PAGE_PATH}?limit={store_count}"
         captured = httpx.get(
@@ -344,7 +269,7 @@ def main() -> dict[str, Any]:
         page = captured.json()
         if len(page["items"]) != store_count:
             raise RuntimeError(f"expected {store_count} stores, got {len(page['items'])}")
-        bare = _serve_in_thread(_bare_app(page))
+        bare = serve_in_thread(_bare_app(page))
         servers.append(bare)
         bare_body = httpx.get(bare.base_url + query, timeout=30)
         if bare_body.json() != page:

@@ -30,7 +30,6 @@ import base64
 import json
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,18 +40,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from _harness import BackgroundServer, env_float, percentile, serve_in_thread, throwaway_database
+
 STORES = 10
 PRODUCTS = 10
 SIZES = ("S", "M", "L")
 
 
 # ---------------------------------------------------------------- load generator (child)
-
-
-def _percentile(values: list[float], fraction: float) -> float:
-    if not values:
-        return 0.0
-    return values[min(len(values) - 1, round(fraction * (len(values) - 1)))]
 
 
 def run_load(spec: dict[str, Any]) -> dict[str, Any]:
@@ -147,8 +142,8 @@ def run_load(spec: dict[str, Any]) -> dict[str, Any]:
     return {
         "orders": len(measured),
         "orders_per_second": round(len(measured) / seconds, 2),
-        "p50_ms": round(_percentile(measured, 0.5) * 1000, 1),
-        "p95_ms": round(_percentile(measured, 0.95) * 1000, 1),
+        "p50_ms": round(percentile(measured, 0.5) * 1000, 1),
+        "p95_ms": round(percentile(measured, 0.95) * 1000, 1),
         "mean_ms": round(statistics.fmean(measured) * 1000, 1) if measured else 0.0,
         "errors": sum(errors),
         "error_samples": samples,
@@ -171,42 +166,6 @@ def _load_in_child(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- servers
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass
-class BackgroundServer:
-    server: Any
-    thread: threading.Thread
-    base_url: str
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=15)
-
-
-def _serve_in_thread(app: Any) -> BackgroundServer:
-    import uvicorn
-
-    port = _free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"uvicorn did not start on port {port}")
-        time.sleep(0.02)
-    return BackgroundServer(server, thread, f"http://127.0.0.1:{port}")
 
 
 def _platform_app(platform_db: Any) -> Any:
@@ -273,33 +232,6 @@ class Seeded:
     sku_ids: list[int]
     tokens: list[str]
     seconds: float
-
-
-def _throwaway_database() -> tuple[str, str, str]:
-    from sqlalchemy import make_url
-
-    from siyu.config import get_settings
-    from siyu.db.embedded import (
-        ensure_database,
-        libpq_conninfo,
-        sqlalchemy_url,
-        start_embedded_server,
-    )
-    from siyu.db.session import normalize_url
-
-    settings = get_settings()
-    name = f"siyu_bench_{uuid.uuid4().hex[:8]}"
-    if settings.database_url:
-        configured = make_url(normalize_url(settings.database_url))
-        url = configured.set(database=name).render_as_string(hide_password=False)
-        server_db = libpq_conninfo(
-            configured.set(database="postgres").render_as_string(hide_password=False)
-        )
-    else:
-        server_db = start_embedded_server(settings.data_dir)
-        url = sqlalchemy_url(server_db, name)
-    ensure_database(server_db, name)
-    return server_db, name, url
 
 
 def _seed(database: Any, consumers: int) -> Seeded:
@@ -449,11 +381,6 @@ def _single_purchase(spec: dict[str, Any], counter: dict[str, int]) -> dict[str,
     return phases
 
 
-def _env_float(name: str, default: float) -> float:
-    value = os.environ.get(name)
-    return float(value) if value else default
-
-
 def main() -> dict[str, Any]:
     os.environ["SIYU_LOG_LEVEL"] = "WARNING"
     from rich.console import Console
@@ -470,12 +397,12 @@ def main() -> dict[str, Any]:
 
     get_settings.cache_clear()
     configure_logging(get_settings().log_format, "WARNING")
-    seconds = _env_float("SIYU_BENCH_SECONDS", 10.0)
-    warmup = _env_float("SIYU_BENCH_WARMUP", 2.0)
-    clients = int(_env_float("SIYU_BENCH_CLIENTS", 32))
+    seconds = env_float("SIYU_BENCH_SECONDS", 10.0)
+    warmup = env_float("SIYU_BENCH_WARMUP", 2.0)
+    clients = int(env_float("SIYU_BENCH_CLIENTS", 32))
     console = Console()
     load_before = os.getloadavg()[0]
-    server_db, name, url = _throwaway_database()
+    server_db, name, url = throwaway_database()
     databases: list[Any] = []
     servers: list[BackgroundServer] = []
     try:
@@ -488,9 +415,9 @@ def main() -> dict[str, Any]:
         with console.status("Seeding stores, catalog, stock and consumers..."):
             seeded = _seed(database, clients)
         console.print(f"Seeded in {seeded.seconds:.1f} s.")
-        siyu_server = _serve_in_thread(create_app(database))
-        platform = _serve_in_thread(_platform_app(platform_db))
-        baseline_server = _serve_in_thread(_baseline_app(platform_db, seeded.brand_id))
+        siyu_server = serve_in_thread(create_app(database))
+        platform = serve_in_thread(_platform_app(platform_db))
+        baseline_server = serve_in_thread(_baseline_app(platform_db, seeded.brand_id))
         servers += [siyu_server, platform, baseline_server]
         spec: dict[str, Any] = {
             "siyu": siyu_server.base_url,

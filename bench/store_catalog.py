@@ -37,8 +37,9 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
+
+from _harness import percentile, serve_in_thread, throwaway_database
 
 SKUS_PER_PRODUCT = 5
 STOCKED_SKUS_PER_STORE = 300
@@ -47,23 +48,9 @@ STORE_OVERRIDE_SHARE = 0.05
 PAGE = 50
 
 
-def _sibling(name: str) -> Any:
-    """Another benchmark module of this folder (for its server and database helpers)."""
-    from siyu.cli.bench import load_benchmark
-
-    return load_benchmark(Path(__file__).resolve().with_name(f"{name}.py"))
-
-
 def _env(name: str, default: float) -> float:
     value = os.environ.get(name)
     return float(value) if value else default
-
-
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return 0.0
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def _copy(
@@ -298,8 +285,8 @@ def _measure(
             latencies.append(done - sent)
     return {
         "requests": len(latencies),
-        "p50_ms": round(_percentile(latencies, 0.50) * 1000, 2),
-        "p95_ms": round(_percentile(latencies, 0.95) * 1000, 2),
+        "p50_ms": round(percentile(latencies, 0.50) * 1000, 2),
+        "p95_ms": round(percentile(latencies, 0.95) * 1000, 2),
         "mean_ms": round(statistics.fmean(latencies) * 1000, 2) if latencies else 0.0,
     }
 
@@ -320,7 +307,6 @@ def main() -> dict[str, Any]:
     from siyu.db.session import make_database
     from siyu.web.app import create_app
 
-    helpers = _sibling("api_overhead")
     get_settings.cache_clear()
     configure_logging(get_settings().log_format, "WARNING")
     seconds = _env("SIYU_BENCH_SECONDS", 10.0)
@@ -330,7 +316,7 @@ def main() -> dict[str, Any]:
     console = Console()
     load_before = os.getloadavg()[0]
 
-    server_db, name, url = helpers._throwaway_database()
+    server_db, name, url = throwaway_database()
     database = None
     servers: list[Any] = []
     results: dict[str, dict[str, Any]] = {}
@@ -352,7 +338,7 @@ def main() -> dict[str, Any]:
         ]
         stores = [s for pair in zip(overridden, plain, strict=False) for s in pair]
 
-        full = helpers._serve_in_thread(create_app(database))
+        full = serve_in_thread(create_app(database))
         servers.append(full)
         headers = {"Authorization": f"Bearer {seeded['consumer_token']}"}
         client = httpx.Client(base_url=full.base_url, headers=headers, timeout=30)
@@ -361,7 +347,7 @@ def main() -> dict[str, Any]:
         page = captured.json()
         if len(page["items"]) != PAGE:
             raise RuntimeError(f"expected {PAGE} offers, got {len(page['items'])}")
-        bare = helpers._serve_in_thread(_bare_app(page))
+        bare = serve_in_thread(_bare_app(page))
         servers.append(bare)
         bare_client = httpx.Client(base_url=bare.base_url, timeout=30)
 

@@ -11,6 +11,7 @@ back whatever the call had begun.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
@@ -218,6 +219,8 @@ def approve_after_sale(
         )
     except (ValidationError, SiyuError) as error:
         problem = form_problem(session, error, FIELD_LABELS)
+        if problem.field == "approved_refund_fen":  # the form's field is in yuan
+            problem = replace(problem, field="approved_refund")
         return _after_sale_page(
             request,
             session,

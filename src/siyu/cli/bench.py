@@ -78,6 +78,10 @@ def load_benchmark(path: Path) -> Any:
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot import {path}")
     module = importlib.util.module_from_spec(spec)
+    # Benchmarks share bench/_harness.py: make their folder importable, as running one
+    # directly would.
+    if str(path.parent) not in sys.path:
+        sys.path.insert(0, str(path.parent))
     sys.modules[module_id] = module  # dataclasses and pickling look modules up here
     spec.loader.exec_module(module)
     return module
