@@ -256,7 +256,7 @@ def test_an_express_order_is_shipped_and_delivered_through_the_console(
     )
     # then the form says so and nothing was written
     assert missing.status_code == 422
-    assert "A express shipment needs tracking_number." in missing.text
+    assert "An express shipment needs the tracking number." in missing.text
     assert row_counts(session) == before
     # when it is shipped, then delivered
     shipped = client.post(

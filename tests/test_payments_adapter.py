@@ -71,7 +71,7 @@ def checkout() -> Iterator[FakeCheckout]:
     payments.clear_notice_handlers()
     payments.register_notice_handlers(payment=fake.on_payment, refund=fake.on_refund)
     yield fake
-    payments.clear_notice_handlers()
+    payments.restore_notice_handlers()
 
 
 @pytest.fixture
@@ -307,9 +307,14 @@ def test_a_refusal_by_the_checkout_side_changes_nothing_but_the_log(
 
 
 def test_without_a_checkout_handler_wechat_is_asked_to_retry(
-    session: Session, client: TestClient, world: World, shopper: Shopper
+    session: Session,
+    client: TestClient,
+    world: World,
+    shopper: Shopper,
+    request: pytest.FixtureRequest,
 ) -> None:
     payments.clear_notice_handlers()
+    request.addfinalizer(payments.restore_notice_handlers)
     make_payment(session, shopper, world.direct_store.id, number="SY0000000009")
     session.commit()
     headers, body = signed(transaction("SY0000000009"))

@@ -246,6 +246,9 @@ class Shipment:
     courier_phone: str | None = None
 
 
+SHIPMENT_KIND = {"express": "An express shipment", "local_delivery": "A local delivery"}
+
+
 def _check_shipment(order: Order, shipment: Shipment) -> dict[str, str]:
     if order.fulfilment_method == "express":
         needed = {"carrier": shipment.carrier, "tracking_number": shipment.tracking_number}
@@ -254,7 +257,7 @@ def _check_shipment(order: Order, shipment: Shipment) -> dict[str, str]:
     for field, value in needed.items():
         if not value or not value.strip():
             raise ShipmentDetailsRequired(
-                f"A {order.fulfilment_method.replace('_', ' ')} shipment needs {field}.",
+                f"{SHIPMENT_KIND[order.fulfilment_method]} needs the {field.replace('_', ' ')}.",
                 field=field,
             )
     return {field: str(value).strip() for field, value in needed.items()}

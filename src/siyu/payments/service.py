@@ -83,9 +83,15 @@ def register_notice_handlers(
 
 
 def clear_notice_handlers() -> None:
-    """Forget the handlers (tests)."""
+    """Forget the handlers and do not load the checkout's (tests)."""
     _handlers.payment = _handlers.refund = None
     _handlers.loaded = True
+
+
+def restore_notice_handlers() -> None:
+    """Go back to the checkout's own handlers (tests, after clear_notice_handlers)."""
+    _handlers.payment = _handlers.refund = None
+    _handlers.loaded = False
 
 
 def _load_handlers() -> None:
@@ -94,7 +100,9 @@ def _load_handlers() -> None:
     _handlers.loaded = True
     for name in HANDLER_MODULES:
         if importlib.util.find_spec(name) is not None:
-            importlib.import_module(name)
+            # Each module registers its handlers through its ``register()``: calling it (not
+            # relying on the import running once) lets handlers be restored after a reset.
+            importlib.import_module(name).register()
 
 
 # ---------------------------------------------------------------- adapters
