@@ -335,3 +335,64 @@ def test_the_payment_count_is_one_per_attempt(
     assert first.json()["out_trade_no"] == second.json()["out_trade_no"]
     assert session.scalar(select(func.count()).select_from(Payment)) == 1
     assert session.scalar(select(func.count()).select_from(StockHold)) == 1
+
+
+def test_a_cart_reservation_holds_stock_until_the_order_takes_it_over(
+    session: Session, client: TestClient, mall: Mall
+) -> None:
+    # given a cart of 2 S tees, reserved
+    base = f"/api/storefront/stores/{mall.store_id}"
+    client.put(f"{base}/cart/lines/{mall.tee_s.id}", json={"quantity": 2}, headers=headers(mall))
+    reserved = client.post(f"{base}/cart/reservation", headers=headers(mall))
+    assert reserved.status_code == 200, reserved.text
+    assert reserved.json()["held"] == [
+        {"sku_id": mall.tee_s.id, "location_id": mall.store_location.id, "quantity": 2}
+    ]
+    assert level(session, mall.store_location.id, mall.tee_s.id) == (5, 2, 0)
+    # when reserving again, then the hold is renewed, not doubled
+    client.post(f"{base}/cart/reservation", headers=headers(mall))
+    assert level(session, mall.store_location.id, mall.tee_s.id) == (5, 2, 0)
+    # when the order is placed from the cart
+    placed = place(client, mall, {"fulfilment_method": "pickup"})
+    # then the order holds the units and the cart holds nothing
+    assert placed.status_code == 201, placed.text
+    assert level(session, mall.store_location.id, mall.tee_s.id) == (5, 2, 0)
+    session.expire_all()
+    holders = sorted(
+        (h.holder_kind, h.status, h.quantity) for h in session.scalars(select(StockHold))
+    )
+    assert holders == [("cart", "released", 2), ("cart", "released", 2), ("order", "reserved", 2)]
+
+
+def test_an_expired_cart_reservation_gives_the_stock_back(
+    session: Session, client: TestClient, mall: Mall
+) -> None:
+    from siyu.inventory.maintenance import expire_reservations
+
+    # given a reserved cart
+    base = f"/api/storefront/stores/{mall.store_id}"
+    client.put(f"{base}/cart/lines/{mall.tee_s.id}", json={"quantity": 3}, headers=headers(mall))
+    expires = client.post(f"{base}/cart/reservation", headers=headers(mall)).json()["expires_at"]
+    # when the expiry job runs after the reservation ran out
+    released = expire_reservations(
+        session, now=datetime.fromisoformat(expires) + timedelta(seconds=1)
+    )
+    session.commit()
+    # then
+    assert released == 1
+    assert level(session, mall.store_location.id, mall.tee_s.id) == (5, 0, 0)
+
+
+def test_a_cart_that_cannot_be_held_whole_holds_nothing(
+    session: Session, client: TestClient, mall: Mall
+) -> None:
+    # given a cart with a jacket nobody stocks
+    base = f"/api/storefront/stores/{mall.store_id}"
+    client.put(f"{base}/cart/lines/{mall.tee_s.id}", json={"quantity": 1}, headers=headers(mall))
+    client.put(f"{base}/cart/lines/{mall.jacket.id}", json={"quantity": 1}, headers=headers(mall))
+    before = row_counts(session)
+    # when
+    response = client.post(f"{base}/cart/reservation", headers=headers(mall))
+    # then
+    assert_problem(response, 409, "insufficient_stock")
+    assert row_counts(session) == before

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     password_time_cost: int = 3
     password_memory_kib: int = 65536
     in_process_worker: bool = True
+    cart_reservation_minutes: int = Field(
+        default=10, description="How long a cart's reservation holds its stock."
+    )
     order_payment_minutes: int = Field(
         default=15, description="Unpaid orders are cancelled this long after being placed."
     )

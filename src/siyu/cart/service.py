@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
@@ -10,9 +11,16 @@ from sqlalchemy.orm import Session
 
 from siyu.cart.models import Cart, CartLine
 from siyu.cloud_store.service import resolve_offers
+from siyu.config import get_settings
+from siyu.core.clock import utc_now
+from siyu.inventory.models import StockHold
+from siyu.inventory.rules import HoldRequest
+from siyu.inventory.service import release_holds, reserve_stock
 from siyu.orders.checkout import Plan, Shopper, plan_basket, selling_store
-from siyu.orders.errors import QuantityOverLimit, SkuUnavailable
+from siyu.orders.errors import EmptyOrder, QuantityOverLimit, SkuUnavailable
 from siyu.orders.models import FulfilmentMethod
+from siyu.org.errors import StoreNotFound
+from siyu.org.models import Store
 
 
 def _cart_id(session: Session, shopper: Shopper, store_id: int) -> int:
@@ -90,3 +98,98 @@ def view_cart(
         session, shopper.brand_id, seller, wanted, fulfilment_method, shopper.consumer_id
     )
     return CartView(plan, fulfilment_method)
+
+
+@dataclass(frozen=True)
+class CartReservation:
+    cart_id: int
+    expires_at: datetime
+    holds: list[StockHold]
+
+
+def cart_id_of(session: Session, shopper: Shopper, store_id: int) -> int | None:
+    return session.scalar(
+        select(Cart.id).where(
+            Cart.brand_id == shopper.brand_id,
+            Cart.consumer_id == shopper.consumer_id,
+            Cart.store_id == store_id,
+        )
+    )
+
+
+def reserve_cart(
+    session: Session, shopper: Shopper, store_id: int, *, now: datetime | None = None
+) -> CartReservation:
+    """Hold the stock of the whole cart for ``SIYU_CART_RESERVATION_MINUTES`` (flash sales,
+    hero items): all lines or none. Reserving again renews the hold with the cart as it is now;
+    placing the order from the cart turns it into the order's hold; the expiry job releases it.
+    Raises StoreNotFound, StoreNotSelling, EmptyOrder, SkuUnavailable, QuantityOverLimit,
+    InsufficientStock."""
+    from siyu.inventory.errors import InsufficientStock
+
+    now = now or utc_now()
+    selling_store(session, shopper.brand_id, store_id)
+    cart_id = cart_id_of(session, shopper, store_id)
+    if cart_id is None:
+        raise EmptyOrder("The cart is empty.", field="lines")
+    # Give back the previous hold first, so that the cart's own units count as available.
+    release_holds(
+        session,
+        shopper.brand_id,
+        holder_kind="cart",
+        holder_id=cart_id,
+        actor_label=shopper.label,
+        reason="renewed",
+    )
+    view = view_cart(session, shopper, store_id, FulfilmentMethod.PICKUP)
+    if not view.plan.lines:
+        raise EmptyOrder("The cart is empty.", field="lines")
+    for line in view.plan.lines:
+        if line.problem == "unavailable":
+            raise SkuUnavailable(f"SKU {line.sku_id} is not sold in this store.", field="lines")
+        if line.problem == "over_limit":
+            raise QuantityOverLimit(f"Too many of SKU {line.sku_id} for one order.", field="lines")
+    if any(line.problem == "out_of_stock" for line in view.plan.lines):
+        short = next(line for line in view.plan.lines if line.problem == "out_of_stock")
+        raise InsufficientStock(
+            f"Not enough stock for SKU {short.sku_id}.",
+            field="lines",
+            extra={"sku_id": short.sku_id},
+        )
+    expires_at = now + timedelta(minutes=get_settings().cart_reservation_minutes)
+    holds = reserve_stock(
+        session,
+        shopper.brand_id,
+        [
+            HoldRequest(location_id=line.location_id, sku_id=line.sku_id, quantity=line.quantity)
+            for line in view.plan.lines
+            if line.location_id is not None
+        ],
+        holder_kind="cart",
+        holder_id=cart_id,
+        expires_at=expires_at,
+        actor_label=shopper.label,
+    )
+    return CartReservation(cart_id, expires_at, holds)
+
+
+def release_cart(session: Session, shopper: Shopper, store_id: int, reason: str) -> None:
+    """Give back what the store's cart holds (nothing when it holds nothing). Raises
+    StoreNotFound for a store outside the brand."""
+    if (
+        session.scalar(
+            select(Store.id).where(Store.brand_id == shopper.brand_id, Store.id == store_id)
+        )
+        is None
+    ):
+        raise StoreNotFound(f"Store {store_id} was not found.", field="store_id")
+    cart_id = cart_id_of(session, shopper, store_id)
+    if cart_id is not None:
+        release_holds(
+            session,
+            shopper.brand_id,
+            holder_kind="cart",
+            holder_id=cart_id,
+            actor_label=shopper.label,
+            reason=reason,
+        )

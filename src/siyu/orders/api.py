@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
 
+from siyu.cart import service as cart_service
 from siyu.cart.service import CartView, set_cart_line, view_cart
 from siyu.consumers.service import ConsumerContext
 from siyu.core.pagination import Page
@@ -16,6 +17,7 @@ from siyu.orders.schemas import (
     AdjustmentOut,
     CartLineSet,
     CartOut,
+    CartReservationOut,
     OrderLineOut,
     OrderOut,
     PaymentStartOut,
@@ -180,6 +182,27 @@ def put_cart_line(
     """Set a SKU's quantity in the store's cart (0 removes it)."""
     set_cart_line(session, shopper(context), store_id, sku_id, data.quantity)
     return cart_out(store_id, view_cart(session, shopper(context), store_id, fulfilment_method))
+
+
+@storefront.post("/stores/{store_id}/cart/reservation", response_model=CartReservationOut)
+def reserve_cart(store_id: int, session: Uow, context: CurrentConsumer) -> CartReservationOut:
+    """Hold the stock of the whole cart for a few minutes (all lines or none); reserving again
+    renews it, and the order placed from the cart takes it over."""
+    reservation = cart_service.reserve_cart(session, shopper(context), store_id)
+    return CartReservationOut(
+        expires_at=reservation.expires_at,
+        held=[
+            {"sku_id": h.sku_id, "location_id": h.location_id, "quantity": h.quantity}
+            for h in reservation.holds
+        ],
+    )
+
+
+@storefront.delete("/stores/{store_id}/cart/reservation", status_code=status.HTTP_204_NO_CONTENT)
+def release_cart(store_id: int, session: Uow, context: CurrentConsumer) -> Response:
+    """Give back what the cart holds."""
+    cart_service.release_cart(session, shopper(context), store_id, "released_by_consumer")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @storefront.post(

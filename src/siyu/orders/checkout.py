@@ -24,7 +24,7 @@ from siyu.consumers.models import Address
 from siyu.core.clock import to_shanghai, utc_now
 from siyu.core.masking import mask_phone
 from siyu.inventory.rules import HoldRequest, choose_location
-from siyu.inventory.service import available_quantities, reserve_stock
+from siyu.inventory.service import available_quantities, release_holds, reserve_stock
 from siyu.orders import events
 from siyu.orders.errors import (
     AddressRequired,
@@ -308,6 +308,8 @@ def place_order(
         raise InvalidQuantity("Quantities must be at least 1.", field="lines")
     _check_guide(session, shopper.brand_id, data.guide_staff_id)
     address = _address_snapshot(session, shopper, data)
+    if data.lines is None:
+        _release_cart_hold(session, shopper, store_id)
     plan = plan_basket(
         session, shopper.brand_id, seller, wanted, data.fulfilment_method, shopper.consumer_id
     )
@@ -464,6 +466,26 @@ def adjustment_json(adjustment: Any) -> dict[str, Any]:
         "base": str(adjustment.base),
         "base_fen": adjustment.base_fen,
     }
+
+
+def _release_cart_hold(session: Session, shopper: Shopper, store_id: int) -> None:
+    """A cart's reservation (if any) gives way to the order made from it."""
+    cart_id = session.scalar(
+        select(Cart.id).where(
+            Cart.brand_id == shopper.brand_id,
+            Cart.consumer_id == shopper.consumer_id,
+            Cart.store_id == store_id,
+        )
+    )
+    if cart_id is not None:
+        release_holds(
+            session,
+            shopper.brand_id,
+            holder_kind="cart",
+            holder_id=cart_id,
+            actor_label=shopper.label,
+            reason="ordered",
+        )
 
 
 def _empty_cart(session: Session, shopper: Shopper, store_id: int) -> None:

@@ -142,3 +142,10 @@ class PaymentStartOut(BaseModel):
     out_trade_no: str
     amount_fen: int
     pay_params: dict[str, Any] = Field(description="Pass to wx.requestPayment as they are")
+
+
+class CartReservationOut(BaseModel):
+    expires_at: datetime
+    held: list[dict[str, int]] = Field(
+        description="What is held: sku_id, location_id and quantity per line"
+    )
