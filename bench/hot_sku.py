@@ -130,8 +130,10 @@ def _seed(database: Any) -> Seeded:
 class Round:
     sku_id: int
     units: int
-    seconds: float = 0.0
-    orders: list[int] = field(default_factory=list)  # holder ids of paid orders
+    seconds: float = 0.0  # from the start to the last order placed (the contended sale)
+    pay_seconds: float = 0.0  # then until every placed order was paid
+    orders: list[int] = field(default_factory=list)  # holder ids of the orders placed
+    paid: list[int] = field(default_factory=list)  # ... and of those paid
     refused: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -152,14 +154,14 @@ def _buy(
     request = [HoldRequest(location_id, sku_id, 1, 1)]
     insert_order = text("INSERT INTO hot_sku_order (brand_id, buyer) VALUES (:brand_id, :buyer)")
     barrier = threading.Barrier(buyers + 1)
+    pay_barrier = threading.Barrier(buyers)
+    placed: list[list[int]] = [[] for _ in range(buyers)]
     paid: list[list[int]] = [[] for _ in range(buyers)]
     refused = [0] * buyers
     errors: list[str] = []
+    ends = {"placing": 0.0, "paying": 0.0}
 
-    def buyer(index: int) -> None:
-        with database.engine.connect():  # open this buyer's connection before the start
-            pass
-        barrier.wait()
+    def place(index: int) -> None:
         while True:
             holder_id = next(holder_ids)
             try:
@@ -175,6 +177,18 @@ def _buy(
                         expires_at=None,
                         actor_label="bench buyer",
                     )
+            except InsufficientStock:
+                refused[index] += 1
+                return
+            except Exception as error:
+                errors.append(repr(error)[:300])
+                return
+            placed[index].append(holder_id)
+
+    def pay(index: int) -> None:
+        for holder_id in placed[index]:
+            try:
+                with database.unit_of_work() as session:
                     allocate_holds(
                         session,
                         brand_id,
@@ -182,13 +196,20 @@ def _buy(
                         holder_id=holder_id,
                         actor_label="bench payment",
                     )
-            except InsufficientStock:
-                refused[index] += 1
-                return
             except Exception as error:
                 errors.append(repr(error)[:300])
                 return
             paid[index].append(holder_id)
+
+    def buyer(index: int) -> None:
+        with database.engine.connect():  # open this buyer's connection before the start
+            pass
+        barrier.wait()
+        place(index)
+        ends["placing"] = max(ends["placing"], time.monotonic())
+        pay_barrier.wait()  # the sale is over: every buyer pays what they ordered
+        pay(index)
+        ends["paying"] = max(ends["paying"], time.monotonic())
 
     threads = [threading.Thread(target=buyer, args=(i,), daemon=True) for i in range(buyers)]
     for thread in threads:
@@ -198,7 +219,9 @@ def _buy(
         for thread in threads:
             thread.join(timeout=600)
         return {
-            "ended": time.monotonic(),
+            "ended": ends["placing"],
+            "paid_ended": ends["paying"],
+            "placed": [holder for per_buyer in placed for holder in per_buyer],
             "paid": [holder for per_buyer in paid for holder in per_buyer],
             "refused": sum(refused),
             "errors": errors,
@@ -295,8 +318,11 @@ class BuyerProcesses:
         for worker in self.workers:
             self._send(worker, "go")
         results = [json.loads(self._read(worker)) for worker in self.workers]
-        round_.seconds = max(result["ended"] for result in results) - started
-        round_.orders = [holder for result in results for holder in result["paid"]]
+        placing_ended = max(result["ended"] for result in results)
+        round_.seconds = placing_ended - started
+        round_.pay_seconds = max(result["paid_ended"] for result in results) - placing_ended
+        round_.orders = [holder for result in results for holder in result["placed"]]
+        round_.paid = [holder for result in results for holder in result["paid"]]
         round_.refused = sum(result["refused"] for result in results)
         round_.errors = [error for result in results for error in result["errors"]]
 
@@ -351,7 +377,9 @@ def _verify(database: Any, seeded: Seeded, round_: Round) -> dict[str, int]:
             allocated_by_holder[holder_id] = allocated_by_holder.get(holder_id, 0) + 1
     oversold = max(0, held_units - round_.units) + max(0, len(round_.orders) - round_.units)
     oversold += int(negative or 0) + (on_hand != round_.units) + (reserved + allocated > on_hand)
+    # every order placed was paid: each must hold exactly one allocated unit
     lost = sum(1 for holder in round_.orders if allocated_by_holder.get(holder) != 1)
+    lost += len(set(round_.orders) - set(round_.paid))
     lost += abs(int(order_rows or 0) - len(round_.orders))
     return {
         "oversold": oversold,
@@ -556,6 +584,11 @@ def main() -> dict[str, Any]:
         "units_per_round": units,
         "rounds": rounds_count,
         "round_seconds": [round(r.seconds, 2) for r in rounds],
+        "payments_per_second": round(
+            sum(len(r.paid) for r in rounds) / sum(r.pay_seconds for r in rounds), 1
+        )
+        if sum(r.pay_seconds for r in rounds)
+        else 0.0,
         "pgbench_seconds": seconds,
         "pgbench_tps_runs": [round(b["tps"], 1) for b in baselines],
         "pgbench_transactions": sum(b["transactions"] or 0 for b in baselines),
