@@ -106,6 +106,16 @@ def _claimed_units(session: Session, order: Order) -> dict[int, int]:
     return {line_id: int(units) for line_id, units in rows}
 
 
+def purchased_lines(session: Session, order: Order) -> list[PurchasedLine]:
+    """The order's lines as after-sales sees them: units and totals bought, and units already
+    claimed by open or refunded requests."""
+    claimed = _claimed_units(session, order)
+    return [
+        PurchasedLine(line.id, line.quantity, line.total_fen, claimed.get(line.id, 0))
+        for line in order_lines(session, order)
+    ]
+
+
 def _requested_units(data: AfterSaleCreate, purchased: dict[int, PurchasedLine]) -> dict[int, int]:
     requested: dict[int, int] = {}
     for index, line in enumerate(data.lines):
@@ -165,12 +175,7 @@ def request_after_sale(
             f"After-sale request {open_request} of this order is still open.",
             extra={"after_sale_id": open_request},
         )
-    lines = order_lines(session, order)
-    claimed = _claimed_units(session, order)
-    purchased = {
-        line.id: PurchasedLine(line.id, line.quantity, line.total_fen, claimed.get(line.id, 0))
-        for line in lines
-    }
+    purchased = {line.order_line_id: line for line in purchased_lines(session, order)}
     requested = _requested_units(data, purchased)
     delivered = order.fulfilment_status in DELIVERED_FULFILMENT
     whole = is_whole_order(list(purchased.values()), requested)

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from siyu.aftersales.models import AfterSale, AfterSaleLine
-from siyu.aftersales.rules import CLAIMING_STATES, PurchasedLine, refund_cap
+from siyu.aftersales.models import AfterSale
+from siyu.aftersales.rules import PurchasedLine, refund_cap
+from siyu.aftersales.service import purchased_lines
 from siyu.cart.models import Cart, CartLine
 from siyu.cart.service import set_cart_line
 from siyu.catalog.models import Category
@@ -25,7 +26,6 @@ from siyu.inventory.service import available_quantities
 from siyu.orders.checkout import Shopper
 from siyu.orders.models import Order
 from siyu.orders.payment import refundable_fen
-from siyu.orders.service import order_lines
 from siyu.org.errors import StoreNotFound
 from siyu.org.models import Region, StockLocation, Store
 from siyu.payments.models import Payment
@@ -156,29 +156,8 @@ def has_started_payment(session: Session, order: Order) -> bool:
 
 
 def returnable_lines(session: Session, order: Order) -> list[PurchasedLine]:
-    """The order's lines as after-sales sees them: units bought and units already claimed by
-    open or refunded requests."""
-    claimed: dict[int, int] = {
-        line_id: int(units)
-        for line_id, units in session.execute(
-            select(AfterSaleLine.order_line_id, func.sum(AfterSaleLine.quantity))
-            .join(
-                AfterSale,
-                (AfterSale.brand_id == AfterSaleLine.brand_id)
-                & (AfterSale.id == AfterSaleLine.after_sale_id),
-            )
-            .where(
-                AfterSale.brand_id == order.brand_id,
-                AfterSale.order_id == order.id,
-                AfterSale.status.in_([state.value for state in CLAIMING_STATES]),
-            )
-            .group_by(AfterSaleLine.order_line_id)
-        )
-    }
-    return [
-        PurchasedLine(line.id, line.quantity, line.total_fen, claimed.get(line.id, 0))
-        for line in order_lines(session, order)
-    ]
+    """The order's lines as after-sales sees them (units bought and already claimed)."""
+    return purchased_lines(session, order)
 
 
 def refund_quote(session: Session, order: Order, requested: Mapping[int, int]) -> int:
