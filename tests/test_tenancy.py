@@ -30,6 +30,7 @@ from tests.factories import World, build_world
 from tests.factories_aftersales import seed_after_sales
 from tests.factories_catalog import make_category, make_product
 from tests.factories_consumers import make_address, make_consumer, make_payment
+from tests.factories_touchpoints import make_touchpoint
 
 # Bodies that would be valid for brand B's objects, so only the brand boundary can refuse them.
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
@@ -58,6 +59,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/complaints/{complaint_id}/answer"): {"response": "Taken over"},
     ("POST", "/api/complaints/{complaint_id}/assign"): {"owner_staff_id": 1},
     ("POST", "/api/complaints/{complaint_id}/close"): {"note": "Taken over"},
+    ("PATCH", "/api/touchpoints/{touchpoint_id}"): {"name": "Taken over", "active": False},
 }
 # Query strings that would be valid for brand B's objects (filled with the same parameters).
 QUERIES: dict[tuple[str, str], str] = {
@@ -97,6 +99,12 @@ def _cross_brand_creates(b: World) -> dict[tuple[str, str], dict[str, Any]]:
             "store_id": b.direct_store.id,
         },
         ("POST", "/api/warehouses"): {"code": "X1", "name": "X", "region_id": b.region_a.id},
+        ("POST", "/api/touchpoints"): {
+            "code": "X1",
+            "name": "X",
+            "kind": "poster",
+            "store_id": b.direct_store.id,
+        },
     }
 
 
@@ -109,7 +117,16 @@ def _params(b: World, b_token_id: int, catalog: dict[str, int]) -> dict[str, int
         "location_id": b.warehouse.id,
         "staff_id": b.staff["guide"].id,
         "token_id": b_token_id,
+        "touchpoint_id": _touchpoint_of(b),
     }
+
+
+def _touchpoint_of(b: World) -> int:
+    return TOUCHPOINTS[b.brand.id][0]
+
+
+# brand id -> (touchpoint id, scene key) of the touchpoint seeded in two_brands
+TOUCHPOINTS: dict[int, tuple[int, str]] = {}
 
 
 def _brand_rows(session: Session, brand_id: int) -> dict[str, list[Any]]:
@@ -183,6 +200,8 @@ def two_brands(session: Session) -> tuple[World, World, int]:
         session, make_consumer(session, b.brand, "bob"), b.direct_store.id, number="B-ORDER-1"
     )
     seed_after_sales(session, b)
+    touchpoint = make_touchpoint(session, b.system, store_id=b.direct_store.id)
+    TOUCHPOINTS[b.brand.id] = (touchpoint.touchpoint.id, touchpoint.codes[0].scene_key)
     b_token_id = session.query(ApiToken.id).filter(ApiToken.brand_id == b.brand.id).first()
     session.commit()
     assert b_token_id is not None
@@ -303,9 +322,10 @@ def test_a_consumer_of_brand_a_cannot_reach_brand_b(
     shopper_b = make_consumer(session, b.brand, "bob")
     address_b = make_address(session, shopper_b)
     session.commit()
-    params = _catalog_of(session, b.brand.id) | _orders_of(session, b.brand.id)
+    params: dict[str, Any] = _catalog_of(session, b.brand.id) | _orders_of(session, b.brand.id)
     params |= _after_sales_of(session, b.brand.id)
     params |= {"store_id": b.direct_store.id, "address_id": address_b.id}
+    params["scene_key"] = TOUCHPOINTS[b.brand.id][1]
     before = _brand_rows(session, b.brand.id)
     walked = 0
     # when brand A's consumer calls every storefront route that names an object
@@ -320,6 +340,11 @@ def test_a_consumer_of_brand_a_cannot_reach_brand_b(
             headers["Idempotency-Key"] = "tenancy-walk-1"
         response = client.request(method, path.format(**params), json=body or None, headers=headers)
         walked += 1
+        if path == "/api/storefront/scenes/{scene_key}":
+            # then another brand's scene key is an unknown source, never an error
+            assert response.status_code == 200, response.text
+            assert response.json()["known"] is False
+            continue
         # then the object does not exist for them
         assert response.status_code == 404, (method, path, response.text)
         assert response.headers["content-type"] == "application/problem+json"

@@ -50,6 +50,8 @@ class Permission(StrEnum):
     # issue 3: franchise settlement (statements and ledgers in scope; rules and runs for HQ)
     SETTLEMENT_READ = "settlement:read"
     SETTLEMENT_WRITE = "settlement:write"
+    # issue 4: the touchpoint registry and its codes (布码)
+    TOUCHPOINT_WRITE = "touchpoint:write"
 
 
 ROLE_SCOPE: dict[Role, ScopeKind] = {
@@ -104,6 +106,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.ORDER_WRITE,
             Permission.SETTLEMENT_READ,
             Permission.SETTLEMENT_WRITE,
+            Permission.TOUCHPOINT_WRITE,
         }
     ),
     Role.REGION_MANAGER: frozenset(
@@ -118,6 +121,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.ORDER_READ,
             Permission.ORDER_WRITE,
             Permission.SETTLEMENT_READ,
+            Permission.TOUCHPOINT_WRITE,
         }
     ),
     Role.FRANCHISEE_OWNER: frozenset(
@@ -144,6 +148,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.STOCK_WRITE,
             Permission.ORDER_READ,
             Permission.ORDER_WRITE,
+            Permission.TOUCHPOINT_WRITE,
         }
     ),
     Role.GUIDE: frozenset({Permission.ORG_READ, Permission.STAFF_READ, Permission.TOKEN_MANAGE}),

@@ -24,6 +24,7 @@ from siyu.settlement.models import (
     StatementLine,
 )
 from siyu.staff.models import Staff
+from siyu.touchpoints.models import Touchpoint, TouchpointCode, TouchpointKind
 from siyu.wechat.models import SandboxPayTransaction, WeChatAccount
 
 __all__ = [
@@ -68,5 +69,8 @@ __all__ = [
     "StockLocation",
     "StockMovement",
     "Store",
+    "Touchpoint",
+    "TouchpointCode",
+    "TouchpointKind",
     "WeChatAccount",
 ]

@@ -41,6 +41,8 @@ from siyu.settlement.console import router as settlement_console
 from siyu.shop.pages import router as shop_pages
 from siyu.staff.api import router as staff_api
 from siyu.staff.console import router as staff_console
+from siyu.touchpoints.api import router as touchpoints_api
+from siyu.touchpoints.api import storefront_router as touchpoints_storefront_api
 from siyu.web.middleware import RequestContextMiddleware
 from siyu.web.problems import install_problem_handlers
 from siyu.wechat.pages import router as wechat_sandbox_pages
@@ -100,6 +102,8 @@ def create_app(database: Database) -> FastAPI:
         fulfilment_storefront_api,
         aftersales_api,
         aftersales_storefront_api,
+        touchpoints_api,
+        touchpoints_storefront_api,
     ):
         api.include_router(router)
     app.include_router(api)
