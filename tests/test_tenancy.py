@@ -99,6 +99,10 @@ def _cross_brand_creates(b: World) -> dict[tuple[str, str], dict[str, Any]]:
             "store_id": b.direct_store.id,
         },
         ("POST", "/api/warehouses"): {"code": "X1", "name": "X", "region_id": b.region_a.id},
+        ("POST", "/api/touchpoints/store-codes"): {
+            "kind": "shelf_code",
+            "store_ids": [b.direct_store.id],
+        },
         ("POST", "/api/touchpoints"): {
             "code": "X1",
             "name": "X",

@@ -12,10 +12,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from siyu.core.pagination import MAX_PAGE_SIZE, Page
-from siyu.touchpoints import service
+from siyu.touchpoints import rules, service
 from siyu.touchpoints.rules import BUILT_IN_BY_CODE, CARRIER_LABELS, Carrier
 from siyu.touchpoints.schemas import (
     SceneOut,
+    StoreCodesRequest,
     TouchpointCodeOut,
     TouchpointCreate,
     TouchpointKindCreate,
@@ -127,6 +128,25 @@ def touchpoint_code_png(touchpoint_id: int, session: Uow, actor: CurrentActor) -
 def touchpoint_code_svg(touchpoint_id: int, session: Uow, actor: CurrentActor) -> Response:
     """The touchpoint's code as an SVG (sandbox: a QR of the launch URL with the scene key)."""
     return Response(service.code_svg(session, actor, touchpoint_id), media_type="image/svg+xml")
+
+
+@router.post(
+    "/touchpoints/store-codes",
+    response_class=Response,
+    responses={200: {"content": {"application/zip": {}}}},
+)
+def store_codes(data: StoreCodesRequest, session: Uow, actor: CurrentActor) -> Response:
+    """布码 in bulk: one code of a kind per store (every store in scope, or ``store_ids``), as a
+    ZIP ready to print (a sheet per store with its name, the bare PNG codes, an index CSV).
+    Stores that already have such a touchpoint keep theirs; a second run prints the same."""
+    printed = service.store_codes(
+        session, actor, kind=data.kind, store_ids=data.store_ids, campaign=data.campaign
+    )
+    return Response(
+        rules.codes_zip(printed),
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="codes-{data.kind}.zip"'},
+    )
 
 
 @storefront_router.get("/scenes/{scene_key}", response_model=SceneOut)

@@ -8,11 +8,15 @@ characters from ``[0-9A-Za-z!#$&'()*+,/:;=?@-._~]`` (no ``%``); a WeCom 联系�
 
 from __future__ import annotations
 
+import csv
 import io
 import secrets
 import string
+import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from html import escape
 
 import segno
 
@@ -162,3 +166,66 @@ def qr_svg(content: str, scale: int = 8) -> str:
     buffer = io.BytesIO()
     segno.make(content, error="m").save(buffer, kind="svg", scale=scale, border=4, xmldecl=True)
     return buffer.getvalue().decode("utf-8")
+
+
+@dataclass(frozen=True)
+class PrintedCode:
+    """One code to print: where it goes and what it carries."""
+
+    store_code: str
+    store_name: str
+    touchpoint_code: str
+    kind_label: str
+    scene_key: str
+    wecom_state: str
+
+
+def code_sheet_svg(code: PrintedCode, scale: int = 8) -> str:
+    """A printable sheet: the QR code with the store's name, its code and the touchpoint kind
+    under it, so a store can tell its own codes apart."""
+    qr = segno.make(launch_url(code.scene_key), error="m")
+    side = qr.symbol_size(scale=scale, border=4)[0]
+    buffer = io.BytesIO()
+    qr.save(buffer, kind="svg", scale=scale, border=4, xmldecl=False, svgns=True)
+    inner = buffer.getvalue().decode("utf-8")
+    lines = [code.store_name, f"{code.store_code} · {code.kind_label}", code.touchpoint_code]
+    text = "".join(
+        f'<text x="{side / 2}" y="{side + 24 + 22 * n}" text-anchor="middle" '
+        f'font-family="sans-serif" font-size="{18 if n == 0 else 13}">{escape(line)}</text>'
+        for n, line in enumerate(lines)
+    )
+    height = side + 24 + 22 * len(lines)
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?>\n<svg xmlns="http://www.w3.org/2000/svg" '
+        f'width="{side}" height="{height}" viewBox="0 0 {side} {height}">'
+        f'<rect width="100%" height="100%" fill="#fff"/>{inner}{text}</svg>'
+    )
+
+
+def codes_zip(codes: Sequence[PrintedCode]) -> bytes:
+    """A ZIP ready to print: per store a sheet (SVG, with its name) and the bare QR code (PNG),
+    and an index (CSV) of every code."""
+    buffer = io.BytesIO()
+    index = io.StringIO()
+    writer = csv.writer(index)
+    writer.writerow(
+        ["store_code", "store_name", "touchpoint_code", "kind", "scene_key", "wecom_state", "url"]
+    )
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for code in codes:
+            stem = f"{code.store_code}_{code.touchpoint_code}"
+            archive.writestr(f"sheets/{stem}.svg", code_sheet_svg(code))
+            archive.writestr(f"png/{stem}.png", qr_png(launch_url(code.scene_key)))
+            writer.writerow(
+                [
+                    code.store_code,
+                    code.store_name,
+                    code.touchpoint_code,
+                    code.kind_label,
+                    code.scene_key,
+                    code.wecom_state,
+                    launch_url(code.scene_key),
+                ]
+            )
+        archive.writestr("index.csv", "\ufeff" + index.getvalue())
+    return buffer.getvalue()

@@ -93,3 +93,11 @@ class SceneOut(BaseModel):
     guide_staff_id: int | None = None
     campaign: str | None = None
     active: bool | None = None
+
+
+class StoreCodesRequest(BaseModel):
+    kind: KindCode = Field(description="e.g. shelf_code, counter_code, receipt_code, poster")
+    store_ids: list[int] | None = Field(
+        default=None, max_length=5000, description="Default: every store in your scope"
+    )
+    campaign: Campaign | None = None

@@ -372,3 +372,85 @@ def resolve_scene(session: Session, brand_id: int, scene_key: str) -> SceneResol
     if touchpoint is None:
         return SceneResolution(scene_key, None)
     return SceneResolution(scene_key, touchpoint, _carrier_of(session, brand_id, touchpoint.kind))
+
+
+def store_codes(
+    session: Session,
+    actor: Actor,
+    *,
+    kind: str,
+    store_ids: Sequence[int] | None = None,
+    campaign: str | None = None,
+) -> list[rules.PrintedCode]:
+    """One code of ``kind`` per store (布码): every store in the actor's scope, or those named.
+
+    A store that already has an active touchpoint of this kind (and campaign) keeps it and its
+    first code, so a second run prints the same codes; the others get a new touchpoint, coded
+    ``<store code>-<kind>``, through ``create_touchpoint`` (audited, published). Ordered by
+    store code. Raises PermissionDenied, StoreNotFound (a named store outside scope),
+    UnknownTouchpointKind."""
+    actor.require(Permission.TOUCHPOINT_WRITE)
+    _check_kind(session, actor.brand_id, kind)
+    labels = {k.code: k.label for k in list_kinds(session, actor)}
+    conditions: list[ColumnElement[bool]] = [store_scope(actor)]
+    if store_ids is not None:
+        conditions.append(Store.id.in_(store_ids))
+    stores = session.scalars(select(Store).where(*conditions).order_by(Store.code)).all()
+    if store_ids is not None and len(stores) != len(set(store_ids)):
+        missing = sorted(set(store_ids) - {store.id for store in stores})
+        raise StoreNotFound(f"Store {missing[0]} was not found.", field="store_ids")
+    existing = {
+        row.store_id: row
+        for row in session.scalars(
+            select(Touchpoint)
+            .where(
+                Touchpoint.brand_id == actor.brand_id,
+                Touchpoint.kind == kind,
+                Touchpoint.active.is_(True),
+                Touchpoint.store_id.in_([store.id for store in stores]),
+                Touchpoint.campaign.is_(None)
+                if campaign is None
+                else Touchpoint.campaign == campaign,
+            )
+            .order_by(Touchpoint.id.desc())
+        )
+    }
+    first_codes: dict[int, TouchpointCode] = {}
+    for code in session.scalars(
+        select(TouchpointCode)
+        .where(
+            TouchpointCode.brand_id == actor.brand_id,
+            TouchpointCode.touchpoint_id.in_([row.id for row in existing.values()]),
+        )
+        .order_by(TouchpointCode.id.desc())
+    ):
+        first_codes[code.touchpoint_id] = code
+    printed: list[rules.PrintedCode] = []
+    for store in stores:
+        touchpoint = existing.get(store.id)
+        if touchpoint is not None and touchpoint.id in first_codes:
+            code = first_codes[touchpoint.id]
+        else:
+            view = create_touchpoint(
+                session,
+                actor,
+                TouchpointCreate(
+                    code=f"{store.code}-{kind}"[:32],
+                    name=f"{labels.get(kind, kind)} · {store.name}"[:200],
+                    kind=kind,
+                    store_id=store.id,
+                    campaign=campaign,
+                ),
+            )
+            touchpoint, code = view.touchpoint, view.codes[0]
+        printed.append(
+            rules.PrintedCode(
+                store_code=store.code,
+                store_name=store.name,
+                touchpoint_code=touchpoint.code,
+                kind_label=labels.get(kind, kind),
+                scene_key=code.scene_key,
+                wecom_state=code.wecom_state,
+            )
+        )
+    return printed
