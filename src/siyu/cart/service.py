@@ -9,6 +9,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from siyu.cart.contents import cart_id_of, cart_lines, release_cart_hold
 from siyu.cart.models import Cart, CartLine
 from siyu.cloud_store.service import resolve_offers
 from siyu.config import get_settings
@@ -16,7 +17,7 @@ from siyu.core.clock import utc_now
 from siyu.inventory.models import StockHold
 from siyu.inventory.rules import HoldRequest
 from siyu.inventory.service import release_holds, reserve_stock
-from siyu.orders.checkout import Plan, Shopper, plan_basket, selling_store
+from siyu.orders.checkout import Plan, SellingStore, Shopper, plan_basket, selling_store
 from siyu.orders.errors import EmptyOrder, QuantityOverLimit, SkuUnavailable
 from siyu.orders.models import FulfilmentMethod
 from siyu.org.errors import StoreNotFound
@@ -81,23 +82,14 @@ def view_cart(
     """The cart priced now, for a fulfilment method; lines that cannot be bought any more are
     reported, not dropped."""
     seller = selling_store(session, shopper.brand_id, store_id)
-    wanted = [
-        (row.sku_id, row.quantity)
-        for row in session.execute(
-            select(CartLine.sku_id, CartLine.quantity)
-            .join(Cart, (Cart.brand_id == CartLine.brand_id) & (Cart.id == CartLine.cart_id))
-            .where(
-                Cart.brand_id == shopper.brand_id,
-                Cart.consumer_id == shopper.consumer_id,
-                Cart.store_id == store_id,
-            )
-            .order_by(CartLine.id)
-        )
-    ]
-    plan = plan_basket(
-        session, shopper.brand_id, seller, wanted, fulfilment_method, shopper.consumer_id
-    )
-    return CartView(plan, fulfilment_method)
+    return CartView(_plan_cart(session, shopper, seller, fulfilment_method), fulfilment_method)
+
+
+def _plan_cart(
+    session: Session, shopper: Shopper, seller: SellingStore, method: FulfilmentMethod
+) -> Plan:
+    wanted = cart_lines(session, shopper.brand_id, shopper.consumer_id, seller.store.id)
+    return plan_basket(session, shopper.brand_id, seller, wanted, method, shopper.consumer_id)
 
 
 @dataclass(frozen=True)
@@ -105,16 +97,6 @@ class CartReservation:
     cart_id: int
     expires_at: datetime
     holds: list[StockHold]
-
-
-def cart_id_of(session: Session, shopper: Shopper, store_id: int) -> int | None:
-    return session.scalar(
-        select(Cart.id).where(
-            Cart.brand_id == shopper.brand_id,
-            Cart.consumer_id == shopper.consumer_id,
-            Cart.store_id == store_id,
-        )
-    )
 
 
 def reserve_cart(
@@ -128,8 +110,8 @@ def reserve_cart(
     from siyu.inventory.errors import InsufficientStock
 
     now = now or utc_now()
-    selling_store(session, shopper.brand_id, store_id)
-    cart_id = cart_id_of(session, shopper, store_id)
+    seller = selling_store(session, shopper.brand_id, store_id)
+    cart_id = cart_id_of(session, shopper.brand_id, shopper.consumer_id, store_id)
     if cart_id is None:
         raise EmptyOrder("The cart is empty.", field="lines")
     # Give back the previous hold first, so that the cart's own units count as available.
@@ -141,16 +123,18 @@ def reserve_cart(
         actor_label=shopper.label,
         reason="renewed",
     )
-    view = view_cart(session, shopper, store_id, FulfilmentMethod.PICKUP)
-    if not view.plan.lines:
+    view = CartView(
+        _plan_cart(session, shopper, seller, FulfilmentMethod.PICKUP), FulfilmentMethod.PICKUP
+    )
+    if not plan.lines:
         raise EmptyOrder("The cart is empty.", field="lines")
-    for line in view.plan.lines:
+    for line in plan.lines:
         if line.problem == "unavailable":
             raise SkuUnavailable(f"SKU {line.sku_id} is not sold in this store.", field="lines")
         if line.problem == "over_limit":
             raise QuantityOverLimit(f"Too many of SKU {line.sku_id} for one order.", field="lines")
-    if any(line.problem == "out_of_stock" for line in view.plan.lines):
-        short = next(line for line in view.plan.lines if line.problem == "out_of_stock")
+    if any(line.problem == "out_of_stock" for line in plan.lines):
+        short = next(line for line in plan.lines if line.problem == "out_of_stock")
         raise InsufficientStock(
             f"Not enough stock for SKU {short.sku_id}.",
             field="lines",
@@ -162,7 +146,7 @@ def reserve_cart(
         shopper.brand_id,
         [
             HoldRequest(location_id=line.location_id, sku_id=line.sku_id, quantity=line.quantity)
-            for line in view.plan.lines
+            for line in plan.lines
             if line.location_id is not None
         ],
         holder_kind="cart",
@@ -183,13 +167,11 @@ def release_cart(session: Session, shopper: Shopper, store_id: int, reason: str)
         is None
     ):
         raise StoreNotFound(f"Store {store_id} was not found.", field="store_id")
-    cart_id = cart_id_of(session, shopper, store_id)
-    if cart_id is not None:
-        release_holds(
-            session,
-            shopper.brand_id,
-            holder_kind="cart",
-            holder_id=cart_id,
-            actor_label=shopper.label,
-            reason=reason,
-        )
+    release_cart_hold(
+        session,
+        shopper.brand_id,
+        shopper.consumer_id,
+        store_id,
+        actor_label=shopper.label,
+        reason=reason,
+    )

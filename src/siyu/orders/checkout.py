@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, or_, select, text
 from sqlalchemy.orm import Session
 
+from siyu.cart.contents import cart_lines, release_cart_hold
 from siyu.cart.models import Cart, CartLine
 from siyu.cloud_store.rules import Offer
 from siyu.cloud_store.service import resolve_offers
@@ -24,7 +25,7 @@ from siyu.consumers.models import Address
 from siyu.core.clock import to_shanghai, utc_now
 from siyu.core.masking import mask_phone
 from siyu.inventory.rules import HoldRequest, choose_location
-from siyu.inventory.service import available_quantities, release_holds, reserve_stock
+from siyu.inventory.service import available_quantities, reserve_stock
 from siyu.orders import events
 from siyu.orders.errors import (
     AddressRequired,
@@ -172,17 +173,7 @@ def _wanted_lines(
         for line in data.lines:
             merged[line.sku_id] = merged.get(line.sku_id, 0) + line.quantity
         return list(merged.items())
-    rows = session.execute(
-        select(CartLine.sku_id, CartLine.quantity)
-        .join(Cart, (Cart.brand_id == CartLine.brand_id) & (Cart.id == CartLine.cart_id))
-        .where(
-            Cart.brand_id == shopper.brand_id,
-            Cart.consumer_id == shopper.consumer_id,
-            Cart.store_id == store_id,
-        )
-        .order_by(CartLine.id)
-    ).all()
-    return [(row.sku_id, row.quantity) for row in rows]
+    return cart_lines(session, shopper.brand_id, shopper.consumer_id, store_id)
 
 
 def _address_snapshot(
@@ -309,7 +300,15 @@ def place_order(
     _check_guide(session, shopper.brand_id, data.guide_staff_id)
     address = _address_snapshot(session, shopper, data)
     if data.lines is None:
-        _release_cart_hold(session, shopper, store_id)
+        # A cart's reservation (if any) gives way to the order made from it.
+        release_cart_hold(
+            session,
+            shopper.brand_id,
+            shopper.consumer_id,
+            store_id,
+            actor_label=shopper.label,
+            reason="ordered",
+        )
     plan = plan_basket(
         session, shopper.brand_id, seller, wanted, data.fulfilment_method, shopper.consumer_id
     )
@@ -466,26 +465,6 @@ def adjustment_json(adjustment: Any) -> dict[str, Any]:
         "base": str(adjustment.base),
         "base_fen": adjustment.base_fen,
     }
-
-
-def _release_cart_hold(session: Session, shopper: Shopper, store_id: int) -> None:
-    """A cart's reservation (if any) gives way to the order made from it."""
-    cart_id = session.scalar(
-        select(Cart.id).where(
-            Cart.brand_id == shopper.brand_id,
-            Cart.consumer_id == shopper.consumer_id,
-            Cart.store_id == store_id,
-        )
-    )
-    if cart_id is not None:
-        release_holds(
-            session,
-            shopper.brand_id,
-            holder_kind="cart",
-            holder_id=cart_id,
-            actor_label=shopper.label,
-            reason="ordered",
-        )
 
 
 def _empty_cart(session: Session, shopper: Shopper, store_id: int) -> None:
