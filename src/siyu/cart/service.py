@@ -123,9 +123,7 @@ def reserve_cart(
         actor_label=shopper.label,
         reason="renewed",
     )
-    view = CartView(
-        _plan_cart(session, shopper, seller, FulfilmentMethod.PICKUP), FulfilmentMethod.PICKUP
-    )
+    plan = _plan_cart(session, shopper, seller, FulfilmentMethod.PICKUP)
     if not plan.lines:
         raise EmptyOrder("The cart is empty.", field="lines")
     for line in plan.lines:
