@@ -31,7 +31,6 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from siyu.access.rules import Actor, Permission
@@ -56,12 +55,12 @@ from siyu.core.csvfile import (
     CsvRow,
     CsvSource,
     CsvTable,
-    ImportConflict,
     ImportRejected,
     ImportReport,
     ProgressCallback,
     RowError,
     chunked,
+    import_writes,
     read_csv,
     report_progress,
     validation_errors,
@@ -145,15 +144,10 @@ def import_products(
     lookups = _prefetch(session, actor.brand_id, table)
     products, skus = _validate(table, lookups, progress)
     changed_products = {p.code for p in products.values() if p.existing is None or p.changes}
-    try:
+    with import_writes("products or SKUs"):
         _write_products(session, actor, products, progress)
         created, updated = _write_skus(session, actor, skus, products, progress)
         session.flush()
-    except IntegrityError as error:
-        raise ImportConflict(
-            "Some of these products or SKUs were created by someone else during the import; "
-            "nothing was imported. Run the import again."
-        ) from error
     updated += sum(
         1
         for plan in skus

@@ -16,10 +16,12 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
 
 from siyu.core.errors import Conflict, InvalidInput
 
@@ -68,6 +70,19 @@ class ImportConflict(Conflict):
     """Someone changed the same rows while the import ran; running it again is safe."""
 
     code = "import_conflict"
+
+
+@contextmanager
+def import_writes(what: str) -> Iterator[None]:
+    """Around an import's writes: a row that someone else created or changed meanwhile (a
+    unique or foreign key clash) refuses the whole import with ImportConflict."""
+    try:
+        yield
+    except IntegrityError as error:
+        raise ImportConflict(
+            f"Some of these {what} were created or changed by someone else during the import; "
+            "nothing was imported. Run the import again."
+        ) from error
 
 
 @dataclass(frozen=True)

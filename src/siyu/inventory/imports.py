@@ -17,7 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from siyu.access.rules import Actor, Permission
@@ -26,12 +25,12 @@ from siyu.catalog.models import Sku
 from siyu.core.csvfile import (
     CodeLookup,
     CsvSource,
-    ImportConflict,
     ImportRejected,
     ImportReport,
     ProgressCallback,
     RowError,
     chunked,
+    import_writes,
     read_csv,
     report_progress,
 )
@@ -152,7 +151,7 @@ def _write(
         raise ImportRejected(errors)
     movements: list[StockMovement] = []
     total = len(created) + len(changed)
-    try:
+    with import_writes("stock levels"):
         for done, line in enumerate(created, start=1):
             session.add(
                 StockLevel(
@@ -172,11 +171,6 @@ def _write(
             report_progress(progress, "writing", done, total)
         session.add_all(movements)
         session.flush()
-    except IntegrityError as error:
-        raise ImportConflict(
-            "Some of these stock levels were created by someone else during the import; "
-            "nothing was imported. Run the import again."
-        ) from error
     if total:
         record_event(
             session,

@@ -24,7 +24,6 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from siyu.access.rules import (
@@ -42,12 +41,12 @@ from siyu.core.csvfile import (
     CsvRow,
     CsvSource,
     CsvTable,
-    ImportConflict,
     ImportRejected,
     ImportReport,
     ProgressCallback,
     RowError,
     chunked,
+    import_writes,
     read_csv,
     report_progress,
     validation_errors,
@@ -116,15 +115,10 @@ def import_staff(
     planned = _validate(session, actor, table, lookups, progress)
     created = [p for p in planned if p.existing is None]
     changed = [p for p in planned if p.existing is not None and p.changes]
-    try:
+    with import_writes("people"):
         _update(session, actor, changed, progress)
         _create(session, actor, created, progress)
         session.flush()
-    except IntegrityError as error:
-        raise ImportConflict(
-            "Some of these people were changed by someone else during the import; nothing "
-            "was imported. Run the import again."
-        ) from error
     return ImportReport(
         created=len(created),
         updated=len(changed),
