@@ -52,6 +52,19 @@ class Permission(StrEnum):
     SETTLEMENT_WRITE = "settlement:write"
     # issue 4: the touchpoint registry and its codes (布码)
     TOUCHPOINT_WRITE = "touchpoint:write"
+    # issue 4: members (profiles in scope; a guide sees the members they acquired), merges,
+    # unmasked personal data in exports, tiers and points, tags and segments, consent policy,
+    # server-side tracking, the attribution model, and touchpoint/member reports
+    MEMBER_READ = "member:read"
+    MEMBER_WRITE = "member:write"
+    MEMBER_MERGE = "member:merge"
+    MEMBER_PII = "member:pii"
+    LOYALTY_WRITE = "loyalty:write"
+    SEGMENT_WRITE = "segment:write"
+    CONSENT_WRITE = "consent:write"
+    TRACKING_WRITE = "tracking:write"
+    ATTRIBUTION_WRITE = "attribution:write"
+    REPORT_READ = "report:read"
 
 
 ROLE_SCOPE: dict[Role, ScopeKind] = {
@@ -107,6 +120,15 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.SETTLEMENT_READ,
             Permission.SETTLEMENT_WRITE,
             Permission.TOUCHPOINT_WRITE,
+            Permission.MEMBER_READ,
+            Permission.MEMBER_WRITE,
+            Permission.MEMBER_MERGE,
+            Permission.LOYALTY_WRITE,
+            Permission.SEGMENT_WRITE,
+            Permission.CONSENT_WRITE,
+            Permission.TRACKING_WRITE,
+            Permission.ATTRIBUTION_WRITE,
+            Permission.REPORT_READ,
         }
     ),
     Role.REGION_MANAGER: frozenset(
@@ -122,6 +144,10 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.ORDER_WRITE,
             Permission.SETTLEMENT_READ,
             Permission.TOUCHPOINT_WRITE,
+            Permission.MEMBER_READ,
+            Permission.MEMBER_WRITE,
+            Permission.SEGMENT_WRITE,
+            Permission.REPORT_READ,
         }
     ),
     Role.FRANCHISEE_OWNER: frozenset(
@@ -136,6 +162,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.ORDER_READ,
             Permission.ORDER_WRITE,
             Permission.SETTLEMENT_READ,
+            Permission.MEMBER_READ,
+            Permission.REPORT_READ,
         }
     ),
     Role.STORE_MANAGER: frozenset(
@@ -149,9 +177,20 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.ORDER_READ,
             Permission.ORDER_WRITE,
             Permission.TOUCHPOINT_WRITE,
+            Permission.MEMBER_READ,
+            Permission.MEMBER_WRITE,
+            Permission.REPORT_READ,
         }
     ),
-    Role.GUIDE: frozenset({Permission.ORG_READ, Permission.STAFF_READ, Permission.TOKEN_MANAGE}),
+    Role.GUIDE: frozenset(
+        {
+            Permission.ORG_READ,
+            Permission.STAFF_READ,
+            Permission.TOKEN_MANAGE,
+            Permission.MEMBER_READ,
+            Permission.MEMBER_WRITE,
+        }
+    ),
 }
 
 # Lower is more senior. A manager may only manage roles strictly junior to their own

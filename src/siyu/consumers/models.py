@@ -25,13 +25,18 @@ from siyu.db.base import Base, TenantKey, Timestamps
 
 class Consumer(TenantKey, Timestamps, Base):
     __tablename__ = "consumer"
-    __table_args__ = (CheckConstraint("status IN ('active', 'blocked')", name="status"),)
+    __table_args__ = (
+        CheckConstraint("status IN ('active', 'blocked')", name="status"),
+        ForeignKeyConstraint(["brand_id", "member_id"], ["member.brand_id", "member.id"]),
+        Index("ix_consumer_member", "brand_id", "member_id"),
+    )
 
     nickname: Mapped[str | None] = mapped_column(String(100))
     phone: Mapped[str | None] = mapped_column(String(32))
     avatar_url: Mapped[str | None] = mapped_column(String(500))
     status: Mapped[str] = mapped_column(String(16), server_default="active")
     last_seen_at: Mapped[datetime | None]
+    member_id: Mapped[int | None]
 
 
 class ConsumerIdentity(TenantKey, Base):

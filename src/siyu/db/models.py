@@ -12,6 +12,7 @@ from siyu.cloud_store.models import ListingOverride
 from siyu.consumers.models import Address, Consumer, ConsumerIdentity, ConsumerSession
 from siyu.db.base import Base
 from siyu.inventory.models import StockHold, StockLevel, StockMovement
+from siyu.members.models import Member, MemberIdentity
 from siyu.orders.models import Order, OrderEvent, OrderLine
 from siyu.org.models import Franchisee, Region, StockLocation, Store
 from siyu.outbox.models import OutboxDelivery, OutboxEvent
