@@ -7,7 +7,10 @@ import itertools
 from sqlalchemy.orm import Session
 
 from siyu.access.rules import Actor
-from siyu.touchpoints.schemas import TouchpointCreate
+from siyu.touchpoints.codes import issue_code
+from siyu.touchpoints.models import TouchpointCode
+from siyu.touchpoints.rules import Medium
+from siyu.touchpoints.schemas import TouchpointCodeCreate, TouchpointCreate
 from siyu.touchpoints.service import TouchpointView, create_touchpoint
 
 _numbers = itertools.count(1)
@@ -39,4 +42,19 @@ def make_touchpoint(
             campaign=campaign,
             cost_fen=cost_fen,
         ),
+    )
+
+
+def make_code(
+    session: Session,
+    actor: Actor,
+    touchpoint_id: int,
+    *,
+    label: str = "Batch 2",
+    medium: Medium = Medium.LINK_QR,
+    page: str | None = None,
+) -> TouchpointCode:
+    """Another code of the touchpoint, through the real service."""
+    return issue_code(
+        session, actor, touchpoint_id, TouchpointCodeCreate(label=label, medium=medium, page=page)
     )

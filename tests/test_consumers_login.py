@@ -62,7 +62,13 @@ def test_first_login_registers_the_consumer_and_returns_a_consumer_token(
     assert body["token"] not in stored.token_digest
     assert stored.expires_at - stored.created_at == CONSUMER_SESSION_TTL
     events = session.scalars(select(OutboxEvent.event_type).order_by(OutboxEvent.id)).all()
-    assert events[-2:] == ["ConsumerRegistered", "ConsumerLoggedIn"]
+    # the consumer's member (siyu.members) registers between the two
+    assert events[-4:] == [
+        "ConsumerRegistered",
+        "MemberRegistered",
+        "MemberIdentityAdded",
+        "ConsumerLoggedIn",
+    ]
 
 
 def test_second_login_finds_the_same_consumer(

@@ -34,9 +34,11 @@ EXPECTED = MallResult(
     skus=21,
     stock_levels=358,
     listing_overrides=4,
-    consumers=3,
-    orders=20,
-    paid_orders=19,
+    # 3 demo consumers with 20 orders of history, and 3 shoppers of the scan-to-join journeys
+    # (siyu.demo.members), two of whom buy
+    consumers=6,
+    orders=22,
+    paid_orders=21,
     refunds=2,
     after_sales=3,
     ledger_entries=35,
@@ -88,10 +90,11 @@ def test_the_history_spans_every_order_state(db: Database) -> None:
             for o in orders
         )
         # completed: picked up (5), delivered (7), delivered with one line returned (1);
-        # cancelled: withdrawn before paying (1), refunded in full before pickup (1)
+        # cancelled: withdrawn before paying (1), refunded in full before pickup (1);
+        # awaiting pickup: 2 of the history and the 2 bought on scan-to-join journeys
         assert states == {
             "completed": 13,
-            "awaiting_pickup": 2,
+            "awaiting_pickup": 4,
             "awaiting_shipment": 1,
             "shipped": 1,
             "after_sale": 1,
@@ -191,4 +194,4 @@ def test_a_demo_database_made_before_the_mall_gets_it(
     with db.unit_of_work() as uow:
         result = seed_demo(uow)
     # then
-    assert (result.created, result.mall.orders) == (False, 20)
+    assert (result.created, result.mall.orders) == (False, 22)

@@ -21,16 +21,22 @@ from siyu.aftersales.models import AfterSale, Complaint
 from siyu.catalog.models import Product, Sku
 from siyu.db.models import Base
 from siyu.db.session import make_database
+from siyu.members.models import Member
 from siyu.orders.models import Order
 from siyu.settlement.models import Statement
 from siyu.settlement.schemas import SettlementRuleIn
 from siyu.settlement.service import run_settlement, set_settlement_rule
+from siyu.touchpoints.runs import start_run
+from siyu.touchpoints.schemas import StoreCodesRequest
 from siyu.web.app import create_app
 from tests.factories import World, build_world
 from tests.factories_aftersales import seed_after_sales
 from tests.factories_catalog import make_category, make_product
+from tests.factories_consent import make_member
 from tests.factories_consumers import make_address, make_consumer, make_payment
+from tests.factories_segments import make_segment, make_tag
 from tests.factories_touchpoints import make_touchpoint
+from tests.factories_tracking import event, make_write_key, post_events, stored_events
 
 # Bodies that would be valid for brand B's objects, so only the brand boundary can refuse them.
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
@@ -60,12 +66,31 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/complaints/{complaint_id}/assign"): {"owner_staff_id": 1},
     ("POST", "/api/complaints/{complaint_id}/close"): {"note": "Taken over"},
     ("PATCH", "/api/touchpoints/{touchpoint_id}"): {"name": "Taken over", "active": False},
+    ("POST", "/api/touchpoints/{touchpoint_id}/codes"): {"label": "Taken over"},
+    ("PATCH", "/api/touchpoints/{touchpoint_id}/codes/{code_id}"): {
+        "label": "Taken over",
+        "active": False,
+    },
+    ("POST", "/api/members/{member_id}/consent/opt-outs"): {"channels": ["sms"]},
+    ("POST", "/api/members/{member_id}/points/adjustments"): {"delta": 100, "reason": "Taken over"},
+    ("PATCH", "/api/tags/{tag_id}"): {"name": "Taken over"},
+    ("POST", "/api/members/{member_id}/tags"): {"tag_id": 1},
+    ("POST", "/api/members/{member_id}/guide-tags"): {"tag_id": 1, "guide_staff_id": 1},
+    ("PATCH", "/api/segments/{segment_id}"): {"name": "Taken over"},
+    ("POST", "/api/segments/{segment_id}/tagging"): {"tag_id": 1},
+}
+# Headers a route needs besides the token (so only the brand boundary can refuse it).
+HEADERS: dict[tuple[str, str], dict[str, str]] = {
+    ("POST", "/api/members/{member_id}/points/adjustments"): {"Idempotency-Key": "tenancy-walk-1"},
 }
 # Query strings that would be valid for brand B's objects (filled with the same parameters).
 QUERIES: dict[tuple[str, str], str] = {
     ("DELETE", "/api/stores/{store_id}/listing-overrides"): "?product_id={product_id}",
     ("DELETE", "/api/regions/{region_id}/listing-overrides"): "?product_id={product_id}",
     ("GET", "/api/stores/{store_id}/pickups"): "?code=12345678",
+    ("GET", "/api/reports/private-domain-share"): "?from=2026-11-01&to=2026-11-02"
+    "&store_id={store_id}",
+    ("GET", "/api/reports/touchpoints"): "?store_id={store_id}&touchpoint_id={touchpoint_id}",
 }
 
 
@@ -103,12 +128,20 @@ def _cross_brand_creates(b: World) -> dict[tuple[str, str], dict[str, Any]]:
             "kind": "shelf_code",
             "store_ids": [b.direct_store.id],
         },
+        ("POST", "/api/touchpoints/store-codes/runs"): {
+            "kind": "shelf_code",
+            "store_ids": [b.direct_store.id],
+        },
         ("POST", "/api/touchpoints"): {
             "code": "X1",
             "name": "X",
             "kind": "poster",
             "store_id": b.direct_store.id,
         },
+        # not a create: a report whose query names brand B's store (walked like one)
+        ("GET", "/api/reports/private-domain-share"): {},
+        ("GET", "/api/reports/touchpoints"): {},
+        ("POST", "/api/members/{member_id}/merges"): {"other_member_id": OTHER_MEMBERS[b.brand.id]},
     }
 
 
@@ -122,6 +155,12 @@ def _params(b: World, b_token_id: int, catalog: dict[str, int]) -> dict[str, int
         "staff_id": b.staff["guide"].id,
         "token_id": b_token_id,
         "touchpoint_id": _touchpoint_of(b),
+        "code_id": STORE_CODES[b.brand.id][0],
+        "run_id": STORE_CODES[b.brand.id][1],
+        "member_id": CONSENT_MEMBERS[b.brand.id],
+        "write_key_id": WRITE_KEYS[b.brand.id],
+        "segment_id": SEGMENTS[b.brand.id][0],
+        "tag_id": SEGMENTS[b.brand.id][1],
     }
 
 
@@ -131,6 +170,16 @@ def _touchpoint_of(b: World) -> int:
 
 # brand id -> (touchpoint id, scene key) of the touchpoint seeded in two_brands
 TOUCHPOINTS: dict[int, tuple[int, str]] = {}
+# brand id -> the storefront write key (tracking) seeded in two_brands
+WRITE_KEYS: dict[int, int] = {}
+# brand id -> (code id of that touchpoint, bulk code run id) seeded in two_brands
+STORE_CODES: dict[int, tuple[int, int]] = {}
+# brand id -> a member seeded in two_brands (consent routes name it)
+CONSENT_MEMBERS: dict[int, int] = {}
+# brand id -> another member of brand B (the merge route names both)
+OTHER_MEMBERS: dict[int, int] = {}
+# brand id -> (segment id, tag id) seeded in two_brands
+SEGMENTS: dict[int, tuple[int, int]] = {}
 
 
 def _brand_rows(session: Session, brand_id: int) -> dict[str, list[Any]]:
@@ -206,6 +255,22 @@ def two_brands(session: Session) -> tuple[World, World, int]:
     seed_after_sales(session, b)
     touchpoint = make_touchpoint(session, b.system, store_id=b.direct_store.id)
     TOUCHPOINTS[b.brand.id] = (touchpoint.touchpoint.id, touchpoint.codes[0].scene_key)
+    run = start_run(session, b.system, StoreCodesRequest(kind="poster"))
+    STORE_CODES[b.brand.id] = (touchpoint.codes[0].id, run.id)
+    CONSENT_MEMBERS[b.brand.id] = make_member(session, b).id
+    WRITE_KEYS[b.brand.id] = make_write_key(session, b.system)[0].id
+    SEGMENTS[b.brand.id] = (
+        make_segment(session, b.system, {"tier": {"in": ["gold"]}}).id,
+        make_tag(session, b.system, "vip").id,
+    )
+    OTHER_MEMBERS[b.brand.id] = (
+        session.scalars(
+            select(Member.id)
+            .where(Member.brand_id == b.brand.id, Member.id != CONSENT_MEMBERS[b.brand.id])
+            .order_by(Member.id)
+        ).first()
+        or 0
+    )
     b_token_id = session.query(ApiToken.id).filter(ApiToken.brand_id == b.brand.id).first()
     session.commit()
     assert b_token_id is not None
@@ -249,7 +314,8 @@ def test_brand_a_cannot_reach_any_object_of_brand_b(
         assert not unknown, f"{method} {path}: add {unknown} to _params"
         url = (path + QUERIES.get((method, path), "")).format(**params)
         body = BODIES.get((method, path)) or creates.get((method, path))
-        response = client.request(method, url, json=body, headers=a.headers(who))
+        headers = a.headers(who) | HEADERS.get((method, path), {})
+        response = client.request(method, url, json=body, headers=headers)
         walked += 1
         # then it is told the object does not exist (an integration token without the
         # permission may be refused first: never a success, never a leak)
@@ -315,6 +381,43 @@ STOREFRONT_BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "requested_refund_fen": 1,
     },
 }
+
+
+def test_a_consumer_of_brand_a_cannot_write_events_into_brand_b(
+    session: Session, client: TestClient, two_brands: tuple[World, World, int]
+) -> None:
+    # given brand A's consumer, and brand B's store, product, SKU and scene key
+    a, b, _ = two_brands
+    shopper_a = make_consumer(session, a.brand, "alice")
+    session.commit()
+    catalog_b = _catalog_of(session, b.brand.id)
+    before = _brand_rows(session, b.brand.id)
+    # when the consumer sends events naming them (POST /api/storefront/events names no object
+    # in its path, so the walk above does not reach it)
+    response = post_events(
+        client,
+        shopper_a.headers,
+        [
+            event("view_item", store_id=b.direct_store.id),
+            event("view_item", store_code=b.direct_store.code),
+            event("view_item", product_id=catalog_b["product_id"]),
+            event("view_item", sku_id=catalog_b["sku_id"]),
+            event("scan", event_id="b-scan", scene=1047, scene_key=TOUCHPOINTS[b.brand.id][1]),
+        ],
+    )
+    # then brand B's objects are unknown to brand A, and B's scene key an unknown source
+    assert response.status_code == 200, response.text
+    assert [(r["index"], r["code"]) for r in response.json()["rejected"]] == [
+        (0, "unknown_store"),
+        (1, "unknown_store"),
+        (2, "unknown_product"),
+        (3, "unknown_sku"),
+    ]
+    [scan] = stored_events(session, a.brand.id)
+    assert (scan.event_id, scan.touchpoint_id) == ("b-scan", None)
+    # and nothing of brand B changed
+    session.expire_all()
+    assert _brand_rows(session, b.brand.id) == before
 
 
 def test_a_consumer_of_brand_a_cannot_reach_brand_b(

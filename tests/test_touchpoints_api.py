@@ -185,6 +185,7 @@ def test_lists_follow_scope(session: Session, client: TestClient, world: World) 
         ({"store_id": None}, 422, "placement_required", "store_id"),
         ({"cost_fen": -1}, 422, "validation_error", "cost_fen"),
         ({"code": ""}, 422, "validation_error", "code"),
+        ({"page": "pages/store/index"}, 422, "page_not_applicable", "page"),
     ],
 )
 def test_invalid_input_is_refused_with_its_field(
@@ -275,6 +276,8 @@ def test_a_scene_key_resolves_for_the_brand_consumer(
         "guide_staff_id": world.staff["guide"].id,
         "campaign": None,
         "active": True,
+        "code_id": made.codes[0].id,
+        "medium": "link_qr",
     }
 
 

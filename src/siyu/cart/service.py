@@ -17,11 +17,13 @@ from siyu.core.clock import utc_now
 from siyu.inventory.models import StockHold
 from siyu.inventory.rules import HoldRequest
 from siyu.inventory.service import release_holds, reserve_stock
+from siyu.loyalty.redeeming import points_stage
 from siyu.orders.checkout import Plan, SellingStore, Shopper, plan_basket, selling_store
 from siyu.orders.errors import EmptyOrder, QuantityOverLimit, SkuUnavailable
 from siyu.orders.models import FulfilmentMethod
 from siyu.org.errors import StoreNotFound
 from siyu.org.models import Store
+from siyu.pricing.rules import PointsStage
 
 
 def _cart_id(session: Session, shopper: Shopper, store_id: int) -> int:
@@ -77,19 +79,36 @@ class CartView:
 
 
 def view_cart(
-    session: Session, shopper: Shopper, store_id: int, fulfilment_method: FulfilmentMethod
+    session: Session,
+    shopper: Shopper,
+    store_id: int,
+    fulfilment_method: FulfilmentMethod,
+    *,
+    points_to_spend: int = 0,
 ) -> CartView:
-    """The cart priced now, for a fulfilment method; lines that cannot be bought any more are
-    reported, not dropped."""
+    """The cart priced now, for a fulfilment method and the points the consumer would spend
+    (capped by the brand's share and the current balance; none when points cannot be used);
+    lines that cannot be bought any more are reported, not dropped. Raises
+    PointsNotRedeemable for points that are not whole redemption units."""
     seller = selling_store(session, shopper.brand_id, store_id)
-    return CartView(_plan_cart(session, shopper, seller, fulfilment_method), fulfilment_method)
+    points = points_stage(
+        session, shopper.brand_id, shopper.consumer_id, points_to_spend, placing=False
+    )
+    plan = _plan_cart(session, shopper, seller, fulfilment_method, points)
+    return CartView(plan, fulfilment_method)
 
 
 def _plan_cart(
-    session: Session, shopper: Shopper, seller: SellingStore, method: FulfilmentMethod
+    session: Session,
+    shopper: Shopper,
+    seller: SellingStore,
+    method: FulfilmentMethod,
+    points: PointsStage | None = None,
 ) -> Plan:
     wanted = cart_lines(session, shopper.brand_id, shopper.consumer_id, seller.store.id)
-    return plan_basket(session, shopper.brand_id, seller, wanted, method, shopper.consumer_id)
+    return plan_basket(
+        session, shopper.brand_id, seller, wanted, method, shopper.consumer_id, points=points
+    )
 
 
 @dataclass(frozen=True)

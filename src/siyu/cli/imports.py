@@ -1,4 +1,5 @@
-"""``siyu import stores|staff|products|stock FILE``: all-or-nothing CSV imports.
+"""``siyu import stores|staff|products|stock|pos-members|pos-orders FILE``: all-or-nothing CSV
+imports.
 
 Exit codes: 0 imported (or, with ``--dry-run``, checked); 2 rejected (every problem is printed
 to stderr as ``line N, column C: reason``) or another refusal; nothing is written unless the
@@ -23,7 +24,9 @@ from siyu.core.csvfile import ImportRejected, ImportReport, ProgressCallback
 from siyu.core.errors import SiyuError
 
 app = typer.Typer(
-    help="Import stores, staff, products or stock from CSV (all-or-nothing).", no_args_is_help=True
+    help="Import stores, staff, products, stock or POS members and orders from CSV "
+    "(all-or-nothing).",
+    no_args_is_help=True,
 )
 
 console = Console()
@@ -83,6 +86,85 @@ def stock(file: FileArgument, brand: BrandOption, dry_run: DryRunOption = False)
     from siyu.inventory.imports import import_stock
 
     _run("stock", import_stock, file, brand, dry_run)
+
+
+MappingOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--mapping",
+        help='JSON file {"file column": "field", ...} naming the POS export\'s columns.',
+        exists=True,
+        dir_okay=False,
+        readable=True,
+    ),
+]
+MapOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--map",
+        help="COLUMN=FIELD, repeatable (e.g. --map 会员卡号=pos_member_number); overrides "
+        "--mapping for that column. A field left out is read from a column of its own name.",
+    ),
+]
+
+
+@app.command("pos-members")
+def pos_members(
+    file: FileArgument,
+    brand: BrandOption,
+    mapping: MappingOption = None,
+    map_: MapOption = None,
+    dry_run: DryRunOption = False,
+) -> None:
+    """Import a POS member export. Fields: pos_member_number and/or phone (one at least),
+    name, gender, birthday, store_code, joined_at. Matched by POS number, then phone; new
+    members join with channel 'pos'. A row whose POS number and phone name two members is an
+    error (imports never merge)."""
+    from siyu.offline.member_imports import import_pos_members
+
+    _run_pos("pos-members", import_pos_members, file, brand, mapping, map_ or [], dry_run)
+
+
+@app.command("pos-orders")
+def pos_orders(
+    file: FileArgument,
+    brand: BrandOption,
+    mapping: MappingOption = None,
+    map_: MapOption = None,
+    dry_run: DryRunOption = False,
+) -> None:
+    """Import a POS sales export, one line per row. Fields: order_number, store_code,
+    placed_at, sku_code, quantity, amount_yuan or amount_fen (required); pos_member_number,
+    phone, order_total. Returns are lines with negative quantity and amount. Receipts already
+    imported (by order number) are left alone, so importing again changes nothing."""
+    from siyu.offline.order_imports import import_pos_orders
+
+    _run_pos("pos-orders", import_pos_orders, file, brand, mapping, map_ or [], dry_run)
+
+
+def _run_pos(
+    what: str,
+    importer: Importer,
+    file: Path,
+    brand: str,
+    mapping_file: Path | None,
+    pairs: list[str],
+    dry_run: bool,
+) -> None:
+    from functools import partial
+
+    from siyu.offline.imports import parse_mapping
+
+    try:
+        text = mapping_file.read_text(encoding="utf-8-sig") if mapping_file else None
+        mapping = parse_mapping(text, pairs)
+    except SiyuError as error:
+        errors.print(
+            f"[red]error[/red] [bold]{error.code}[/bold] (mapping): {escape(error.message)}",
+            soft_wrap=True,
+        )
+        raise typer.Exit(code=2) from error
+    _run(what, partial(importer, mapping=mapping, file_name=file.name), file, brand, dry_run)
 
 
 def _run(what: str, importer: Importer, file: Path, brand: str, dry_run: bool) -> None:

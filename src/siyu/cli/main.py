@@ -71,6 +71,13 @@ def demo(
         + ", ".join(f"'{user}'" for user, _ in mall.demo_consumers)
         + " or any name."
     )
+    members = result.members
+    if members.shelf_scene_key:
+        console.print(
+            "Scan-to-join: open [bold]/shop/demo/scan?scene="
+            f"{members.shelf_scene_key}[/bold] (store SH01's shelf code), log in and buy; "
+            "the member's 360 (console → Members) and the touchpoint report show it."
+        )
     table = Table(title=f"Console logins (brand '{DEMO_SLUG}', password '{DEMO_PASSWORD}')")
     table.add_column("role")
     table.add_column("login")
@@ -250,11 +257,12 @@ def token_create(
 
 def _register_optional_commands() -> None:
     """Commands living in their own modules (imports, benchmarks)."""
-    from siyu.cli import bench, imports, settlement, stock
+    from siyu.cli import bench, imports, settlement, stock, touchpoints
 
     app.add_typer(imports.app, name="import")
     app.add_typer(stock.app, name="stock")
     app.add_typer(settlement.app, name="settlement")
+    app.add_typer(touchpoints.app, name="touchpoints")
     app.command(name="bench")(bench.bench)
 
 

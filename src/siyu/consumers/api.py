@@ -28,10 +28,17 @@ router = APIRouter(prefix="/storefront", tags=["storefront"])
 @router.post("/login", response_model=StorefrontLoginOut)
 def log_in(data: StorefrontLogin, session: Uow) -> StorefrontLoginOut:
     """Exchange a ``wx.login`` code for a consumer token (valid 30 days). No token needed.
+    Every consumer has a member; ``scene_key`` (the code scanned) makes a prospect join with
+    that touchpoint as its source (扫码即会员); an unknown key is never an error.
     Refusals: 404 brand_not_found, 401 invalid_login_code / login_code_used, 429
     wechat_rate_limited, 502 wechat_unavailable."""
     consumer_session, token, consumer, created = service.log_in_consumer(
-        session, brand_slug=data.brand, code=data.code, gateway=get_mini_program_auth()
+        session,
+        brand_slug=data.brand,
+        code=data.code,
+        gateway=get_mini_program_auth(),
+        scene_key=data.scene_key,
+        anonymous_id=data.anonymous_id,
     )
     return StorefrontLoginOut(
         token=token,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
 from siyu.consumers.models import Address, Consumer
 from siyu.core.masking import mask_phone
@@ -19,9 +19,21 @@ District = Annotated[str, StringConstraints(strip_whitespace=True, max_length=50
 Detail = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
 
 
+AnonymousId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+# Scene keys are at most 32 characters; a longer or malformed one is an unknown source, not an
+# error, so only absurd lengths are refused.
+SceneKey = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
+
+
 class StorefrontLogin(BaseModel):
     brand: Slug
     code: LoginCode
+    scene_key: SceneKey | None = Field(
+        default=None, description="The scene key of the code scanned to open the mini program"
+    )
+    anonymous_id: AnonymousId | None = Field(
+        default=None, description="The visitor id used for tracking before the login"
+    )
 
 
 class ConsumerOut(BaseModel):

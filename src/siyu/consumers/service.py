@@ -36,6 +36,7 @@ from siyu.consumers.schemas import AddressCreate, AddressUpdate
 from siyu.core.clock import utc_now
 from siyu.core.errors import SiyuError
 from siyu.core.logging import get_logger
+from siyu.members.membership import join_by_scene, member_of_consumer
 from siyu.outbox.service import record_event
 from siyu.wechat.adapters import (
     ERR_CODE_USED,
@@ -107,13 +108,23 @@ def _add_identity(session: Session, brand_id: int, consumer_id: int, kind: str, 
 
 
 def log_in_consumer(
-    session: Session, *, brand_slug: str, code: str, gateway: MiniProgramAuth
+    session: Session,
+    *,
+    brand_slug: str,
+    code: str,
+    gateway: MiniProgramAuth,
+    scene_key: str | None = None,
+    anonymous_id: str | None = None,
 ) -> tuple[ConsumerSession, str, Consumer, bool]:
     """Exchange a ``wx.login`` code for a consumer session.
 
     Returns (session row, plain token shown once, consumer, created). Side effects: creates the
     consumer and its identities on first login (ConsumerRegistered), adds missing identities
-    (e.g. a unionid that appeared later), opens a 30-day session (ConsumerLoggedIn). Raises
+    (e.g. a unionid that appeared later), finds or registers the consumer's member and links
+    the identifiers to it (``siyu.members.membership``), lets a prospect join when
+    ``scene_key`` names a touchpoint (scan-to-join; an unknown key is only recorded on the
+    event), opens a 30-day session (ConsumerLoggedIn with the member and ``anonymous_id``, the
+    pre-login visitor id the tracking stitches to the member). Raises
     BrandNotFound, InvalidLoginCode (40029), LoginCodeUsed (40163), WeChatRateLimited (45011),
     WeChatUnavailable (other platform errors), ConsumerBlocked — and writes nothing then.
     """
@@ -143,6 +154,9 @@ def log_in_consumer(
     _add_identity(session, brand.id, consumer.id, OPENID, wx.openid)
     if wx.unionid:
         _add_identity(session, brand.id, consumer.id, UNIONID, wx.unionid)
+    identities = [(OPENID, wx.openid)] + ([(UNIONID, wx.unionid)] if wx.unionid else [])
+    member = member_of_consumer(session, brand.id, consumer, identities)
+    scene = join_by_scene(session, brand.id, member, scene_key) if scene_key else None
 
     now = utc_now()
     token = CONSUMER_TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -159,7 +173,14 @@ def log_in_consumer(
     record_event(
         session,
         brand.id,
-        events.ConsumerLoggedIn(consumer_id=consumer.id, consumer_session_id=consumer_session.id),
+        events.ConsumerLoggedIn(
+            consumer_id=consumer.id,
+            consumer_session_id=consumer_session.id,
+            member_id=consumer.member_id,
+            anonymous_id=anonymous_id,
+            scene_key=scene.scene_key[:64] if scene else None,
+            scene_known=scene.known if scene else None,
+        ),
     )
     return consumer_session, token, consumer, created
 

@@ -57,6 +57,8 @@ from siyu.consumers.service import add_address, authenticate_consumer, log_in_co
 from siyu.core.clock import to_shanghai, utc_now
 from siyu.inventory.schemas import StockReceiptCreate
 from siyu.inventory.service import receive_stock
+from siyu.loyalty.schemas import TierIn, TierSetIn
+from siyu.loyalty.service import replace_tiers
 from siyu.orders.checkout import Shopper, place_order
 from siyu.orders.fulfilment import Shipment, mark_delivered, ship_order, write_off_pickup
 from siyu.orders.models import FulfilmentMethod, Order, OrderEvent, OrderLine
@@ -308,9 +310,32 @@ def _seed(session: Session, brand: Brand, actor: Actor) -> None:
     }
     _receive_stock(session, actor, brand.id, stores, skus, rng)
     _set_overrides(session, actor, brand.id, stores, skus)
+    _set_tiers(session, actor)
     shoppers = _log_in_consumers(session, brand)
     _make_history(session, actor, brand, stores, skus, shoppers)
     _settle(session, actor, brand.id)
+
+
+def _set_tiers(session: Session, actor: Actor) -> None:
+    """The member tier ladder (会员等级): growth value is +1 per yuan paid."""
+    ladder = [("normal", "普卡", 0, 1000), ("silver", "银卡", 500, 1200)]
+    ladder += [("gold", "金卡", 2000, 1500), ("diamond", "钻石卡", 10000, 2000)]
+    replace_tiers(
+        session,
+        actor,
+        TierSetIn(
+            tiers=[
+                TierIn(
+                    code=code,
+                    name=name,
+                    min_growth_value=threshold,
+                    points_multiplier_permille=multiplier,
+                    sort=index + 1,
+                )
+                for index, (code, name, threshold, multiplier) in enumerate(ladder)
+            ]
+        ),
+    )
 
 
 def _receive_stock(
@@ -415,7 +440,7 @@ def _log_in_consumers(session: Session, brand: Brand) -> list[Shopper]:
     return shoppers
 
 
-def _pay(session: Session, shopper: Shopper, order: Order) -> None:
+def pay_in_sandbox(session: Session, shopper: Shopper, order: Order) -> None:
     """Pay in the sandbox and deliver WeChat Pay's notification at once."""
     started = start_payment(session, shopper, order.id, get_pay_gateway(session, order.brand_id))
     assert started.payment.prepay_id is not None
@@ -485,7 +510,7 @@ def _make_history(
         if outcome == "cancelled":
             cancel_unpaid_order(session, shopper, order.id)
         else:
-            _pay(session, shopper, order)
+            pay_in_sandbox(session, shopper, order)
             _fulfil(session, actor, shopper, order, outcome, gateway)
         if days_ago:
             _date_back(session, order, timedelta(days=days_ago))

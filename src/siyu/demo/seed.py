@@ -18,7 +18,8 @@ from siyu.access.passwords import hash_password
 from siyu.access.rules import ROLE_LABELS, Role, system_actor
 from siyu.brands.models import Brand
 from siyu.brands.service import create_brand
-from siyu.demo.mall import MallResult, delete_brand_data, seed_demo_mall
+from siyu.demo.mall import MallResult, delete_brand_data, mall_counts, seed_demo_mall
+from siyu.demo.members import MembersResult, seed_demo_members
 from siyu.org.models import Ownership
 from siyu.org.schemas import FranchiseeCreate, RegionCreate, StoreCreate, WarehouseCreate
 from siyu.org.service import create_franchisee, create_region, create_store, create_warehouse
@@ -271,6 +272,7 @@ class DemoResult:
     staff: int = 0
     sample_logins: list[tuple[str, str, str]] = field(default_factory=list)
     mall: MallResult = field(default_factory=MallResult)
+    members: MembersResult = field(default_factory=MembersResult)
 
 
 def _person(rng: random.Random) -> str:
@@ -315,13 +317,17 @@ def _counts(session: Session, brand: Brand) -> DemoResult:
 
 
 def seed_demo(session: Session, *, reset: bool = False) -> DemoResult:
-    """Create the demo brand and its mall (siyu.demo.mall) unless they exist (``reset``
+    """Create the demo brand, its mall (siyu.demo.mall) and its touchpoints, member journeys
+    and POS data (siyu.demo.members) unless they exist (``reset``
     deletes the brand first). Idempotent."""
     existing = session.scalar(select(Brand).where(Brand.slug == DEMO_SLUG))
     if existing is not None and not reset:
         counts = _counts(session, existing)
         # A demo database made before the mall existed gets its mall; otherwise a no-op.
-        counts.mall = seed_demo_mall(session, existing, system_actor(existing.id, "demo seed"))
+        existing_actor = system_actor(existing.id, "demo seed")
+        counts.mall = seed_demo_mall(session, existing, existing_actor)
+        counts.members = seed_demo_members(session, existing, existing_actor)
+        counts.mall = mall_counts(session, existing.id)
         return counts
     if existing is not None:
         delete_brand_data(session, existing.id)
@@ -449,4 +455,6 @@ def seed_demo(session: Session, *, reset: bool = False) -> DemoResult:
     result.staff = len(staff_rows)
     session.flush()
     result.mall = seed_demo_mall(session, brand, actor)
+    result.members = seed_demo_members(session, brand, actor)
+    result.mall = mall_counts(session, brand.id)
     return result

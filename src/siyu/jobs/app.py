@@ -14,11 +14,16 @@ from sqlalchemy import delete
 
 from siyu.access.models import LoginAttempt
 from siyu.aftersales.jobs import tasks as aftersales_tasks
+from siyu.attribution.jobs import tasks as attribution_tasks
 from siyu.core.clock import utc_now
 from siyu.db.embedded import libpq_conninfo
 from siyu.db.session import get_database
 from siyu.inventory.jobs import tasks as inventory_tasks
+from siyu.loyalty.jobs import tasks as loyalty_tasks
+from siyu.members.jobs import tasks as members_tasks
 from siyu.orders.jobs import tasks as orders_tasks
+from siyu.segments.jobs import tasks as segments_tasks
+from siyu.touchpoints.jobs import tasks as touchpoints_tasks
 from siyu.wechat.jobs import tasks as wechat_tasks
 
 tasks = procrastinate.Blueprint()
@@ -46,11 +51,22 @@ def prune_login_attempts(timestamp: int) -> int:
 def make_job_app(database_url: str) -> procrastinate.App:
     app = procrastinate.App(
         connector=procrastinate.PsycopgConnector(conninfo=libpq_conninfo(database_url)),
-        import_paths=["siyu.jobs.app", "siyu.wechat.jobs"],
+        import_paths=[
+            "siyu.jobs.app",
+            "siyu.wechat.jobs",
+            "siyu.touchpoints.jobs",
+            "siyu.attribution.jobs",
+            "siyu.segments.jobs",
+        ],
     )
     app.add_tasks_from(tasks, namespace="siyu")
     app.add_tasks_from(wechat_tasks, namespace="siyu")
     app.add_tasks_from(inventory_tasks, namespace="siyu")
     app.add_tasks_from(orders_tasks, namespace="siyu")
     app.add_tasks_from(aftersales_tasks, namespace="siyu")
+    app.add_tasks_from(touchpoints_tasks, namespace="siyu")
+    app.add_tasks_from(loyalty_tasks, namespace="siyu")
+    app.add_tasks_from(members_tasks, namespace="siyu")
+    app.add_tasks_from(attribution_tasks, namespace="siyu")
+    app.add_tasks_from(segments_tasks, namespace="siyu")
     return app

@@ -16,16 +16,29 @@ import threading
 import procrastinate
 
 from siyu.aftersales import subscribers as aftersales_subscribers
+from siyu.attribution import subscribers as attribution_subscribers
+from siyu.consent import subscribers as consent_subscribers
 from siyu.core.logging import get_logger
 from siyu.db.session import Database
 from siyu.jobs.app import make_job_app
+from siyu.loyalty import subscribers as loyalty_subscribers
+from siyu.members import subscribers as members_subscribers
 from siyu.outbox.dispatcher import run_dispatcher
 from siyu.settlement import subscribers as settlement_subscribers
+from siyu.tracking import subscribers as tracking_subscribers
 
 log = get_logger("siyu.jobs")
 
 # Registered on import (see the module docstring); named so the import is not unused.
-SUBSCRIBER_MODULES = (aftersales_subscribers, settlement_subscribers)
+SUBSCRIBER_MODULES = (
+    aftersales_subscribers,
+    attribution_subscribers,
+    loyalty_subscribers,
+    members_subscribers,
+    settlement_subscribers,
+    consent_subscribers,
+    tracking_subscribers,
+)
 
 
 class BackgroundWorkers:

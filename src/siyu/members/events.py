@@ -26,6 +26,8 @@ class MemberJoined(DomainEvent):
     source_touchpoint_id: int | None
     source_store_id: int | None
     source_guide_staff_id: int | None
+    # A scene key the brand never issued: the member joined from an unknown source.
+    unknown_scene_key: str | None = None
 
 
 class MemberIdentityAdded(DomainEvent):
@@ -48,3 +50,11 @@ class MemberLifecycleChanged(DomainEvent):
     member_id: int
     from_stage: str
     to_stage: str
+
+
+class LifecyclePolicyChanged(DomainEvent):
+    """A brand changed its lifecycle thresholds; stages follow at the next evaluation."""
+
+    aggregate_type = "lifecycle_policy"
+    lifecycle_policy_id: int
+    changes: dict[str, int]

@@ -70,6 +70,8 @@ class Member(TenantKey, Timestamps, Base):
         ),
         Index("ix_member_brand_joined", "brand_id", "joined_at"),
         Index("ix_member_brand_source_touchpoint", "brand_id", "source_touchpoint_id"),
+        # The daily lifecycle job looks members up by stage and last order, across brands.
+        Index("ix_member_lifecycle_last_order", "lifecycle_stage", "last_order_at"),
     )
 
     status: Mapped[str] = mapped_column(String(16), server_default="active")
@@ -115,3 +117,68 @@ class MemberIdentity(TenantKey, Base):
     value: Mapped[str] = mapped_column(String(128))
     source: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class LifecyclePolicy(TenantKey, Timestamps, Base):
+    """A brand's lifecycle thresholds (one row per brand; defaults apply while it has none).
+
+    See ``siyu.members.rules.lifecycle_stage`` for how they are read.
+    """
+
+    __tablename__ = "lifecycle_policy"
+    __table_args__ = (
+        UniqueConstraint("brand_id"),
+        CheckConstraint("repeat_min_orders >= 2", name="repeat_min_orders"),
+        CheckConstraint("loyal_min_orders >= repeat_min_orders", name="loyal_min_orders"),
+        CheckConstraint("loyal_min_spent_fen >= 0", name="loyal_min_spent_fen"),
+        CheckConstraint("dormant_after_days >= 1", name="dormant_after_days"),
+        CheckConstraint("churned_after_days > dormant_after_days", name="churned_after_days"),
+    )
+
+    repeat_min_orders: Mapped[int] = mapped_column(server_default="2")
+    loyal_min_orders: Mapped[int] = mapped_column(server_default="5")
+    loyal_min_spent_fen: Mapped[int] = mapped_column(BigInteger, server_default="200000")
+    dormant_after_days: Mapped[int] = mapped_column(server_default="90")
+    churned_after_days: Mapped[int] = mapped_column(server_default="180")
+
+
+class MemberPurchaseEntry(TenantKey, Base):
+    """One order event already counted in a member's purchase summary (the processed marker).
+
+    Delivery of order events is at least once, so the summary is changed only by the statement
+    that inserts this row: one ``paid`` entry per order, one ``refunded`` entry per refund.
+    ``member_id`` is the member counted (repointed by merges like every member reference).
+    """
+
+    __tablename__ = "member_purchase_entry"
+    __table_args__ = (
+        CheckConstraint("kind IN ('paid', 'refunded')", name="kind"),
+        CheckConstraint("(kind = 'refunded') = (refund_id IS NOT NULL)", name="refund_id"),
+        CheckConstraint("amount_fen >= 0", name="amount_fen"),
+        ForeignKeyConstraint(["brand_id", "member_id"], ["member.brand_id", "member.id"]),
+        ForeignKeyConstraint(["brand_id", "order_id"], ["sales_order.brand_id", "sales_order.id"]),
+        Index(
+            "uq_member_purchase_entry_paid",
+            "brand_id",
+            "order_id",
+            unique=True,
+            postgresql_where=text("kind = 'paid'"),
+        ),
+        Index(
+            "uq_member_purchase_entry_refund",
+            "brand_id",
+            "refund_id",
+            unique=True,
+            postgresql_where=text("kind = 'refunded'"),
+        ),
+        Index("ix_member_purchase_entry_member", "brand_id", "member_id"),
+    )
+
+    member_id: Mapped[int]
+    order_id: Mapped[int]
+    kind: Mapped[str] = mapped_column(String(16))
+    refund_id: Mapped[int | None]
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    whole_order: Mapped[bool] = mapped_column(server_default="false")
+    occurred_at: Mapped[datetime]
+    recorded_at: Mapped[datetime] = mapped_column(server_default=func.now())

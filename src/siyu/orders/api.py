@@ -14,6 +14,7 @@ from siyu.orders import checkout, payment, service
 from siyu.orders.models import FulfilmentMethod, Order, OrderLine
 from siyu.orders.rules import display_status
 from siyu.orders.schemas import (
+    POINTS_TO_SPEND_HELP,
     AdjustmentOut,
     CartLineSet,
     CartOut,
@@ -94,6 +95,8 @@ def cart_out(view_store_id: int, cart: CartView) -> CartOut:
         order_adjustments=[
             AdjustmentOut(**checkout.adjustment_json(a)) for a in plan.priced.order_adjustments
         ],
+        points_spent=plan.points.points,
+        points_discount_fen=plan.points.discount_fen,
     )
 
 
@@ -124,6 +127,8 @@ def order_out(order: Order, lines: list[OrderLine], *, for_consumer: bool) -> Or
         total_fen=order.total_fen,
         paid_fen=order.paid_fen,
         refunded_fen=order.refunded_fen,
+        points_spent=order.points_spent,
+        points_discount_fen=order.points_discount_fen,
         placed_at=order.placed_at,
         payment_due_at=order.payment_due_at,
         paid_at=order.paid_at,
@@ -159,15 +164,23 @@ def order_out(order: Order, lines: list[OrderLine], *, for_consumer: bool) -> Or
 # ---------------------------------------------------------------- storefront
 
 
+PointsQuery = Annotated[int, Query(ge=0, le=10**9, description=POINTS_TO_SPEND_HELP)]
+
+
 @storefront.get("/stores/{store_id}/cart", response_model=CartOut)
 def get_cart(
     store_id: int,
     session: Uow,
     context: CurrentConsumer,
     fulfilment_method: FulfilmentMethod = FulfilmentMethod.PICKUP,
+    points_to_spend: PointsQuery = 0,
 ) -> CartOut:
-    """The cart priced now for a fulfilment method; unavailable lines are listed, not dropped."""
-    return cart_out(store_id, view_cart(session, shopper(context), store_id, fulfilment_method))
+    """The cart priced now for a fulfilment method and the points to spend (capped by the
+    brand's share of the goods and the balance); unavailable lines are listed, not dropped."""
+    cart = view_cart(
+        session, shopper(context), store_id, fulfilment_method, points_to_spend=points_to_spend
+    )
+    return cart_out(store_id, cart)
 
 
 @storefront.put("/stores/{store_id}/cart/lines/{sku_id}", response_model=CartOut)
@@ -178,10 +191,14 @@ def put_cart_line(
     session: Uow,
     context: CurrentConsumer,
     fulfilment_method: FulfilmentMethod = FulfilmentMethod.PICKUP,
+    points_to_spend: PointsQuery = 0,
 ) -> CartOut:
     """Set a SKU's quantity in the store's cart (0 removes it)."""
     set_cart_line(session, shopper(context), store_id, sku_id, data.quantity)
-    return cart_out(store_id, view_cart(session, shopper(context), store_id, fulfilment_method))
+    cart = view_cart(
+        session, shopper(context), store_id, fulfilment_method, points_to_spend=points_to_spend
+    )
+    return cart_out(store_id, cart)
 
 
 @storefront.post("/stores/{store_id}/cart/reservation", response_model=CartReservationOut)

@@ -26,6 +26,7 @@ from siyu.core.clock import to_shanghai, utc_now
 from siyu.core.masking import mask_phone
 from siyu.inventory.rules import HoldRequest, choose_location
 from siyu.inventory.service import available_quantities, reserve_stock
+from siyu.loyalty.redeeming import PointsUse, lock_points, points_stage, points_used, spend_points
 from siyu.orders import events
 from siyu.orders.errors import (
     AddressRequired,
@@ -42,7 +43,14 @@ from siyu.org.errors import StoreNotFound
 from siyu.org.models import StockLocation, Store
 from siyu.org.rules import is_open_at
 from siyu.outbox.service import record_event
-from siyu.pricing.rules import LineInput, Priced, PricingContext, default_stages, run_pipeline
+from siyu.pricing.rules import (
+    LineInput,
+    PointsStage,
+    Priced,
+    PricingContext,
+    default_stages,
+    run_pipeline,
+)
 from siyu.staff.models import Staff
 
 MALL_CHANNEL = "mini_program"
@@ -79,6 +87,7 @@ class Plan:
     store: SellingStore
     lines: tuple[PlannedLine, ...]
     priced: Priced
+    points: PointsUse
 
     def line_for(self, sku_id: int) -> PlannedLine:
         return next(line for line in self.lines if line.sku_id == sku_id)
@@ -120,8 +129,11 @@ def plan_basket(
     wanted: Sequence[tuple[int, int]],
     fulfilment_method: FulfilmentMethod,
     consumer_id: int | None,
+    *,
+    points: PointsStage | None = None,
 ) -> Plan:
-    """Resolve offers, choose where each line is fulfilled from, and price the basket.
+    """Resolve offers, choose where each line is fulfilled from, and price the basket (with
+    ``points`` spent after the other discounts, when given: siyu.loyalty.redeeming).
 
     Lines that cannot be bought carry a ``problem`` (unavailable, over the limit, out of stock)
     and are left out of the prices; the caller decides whether that is a refusal."""
@@ -159,10 +171,10 @@ def plan_basket(
             for line in planned
             if line.problem is None and line.offer is not None
         ],
-        default_stages(),
+        default_stages(points),
         PricingContext(fulfilment_method.value, consumer_id, seller.store.id),
     )
-    return Plan(seller, tuple(planned), priced)
+    return Plan(seller, tuple(planned), priced, points_used(points, priced))
 
 
 def _wanted_lines(
@@ -277,12 +289,15 @@ def place_order(
     idempotency_key: str,
     now: datetime | None = None,
 ) -> PlacedOrder:
-    """Place an order and hold its stock until payment is due.
+    """Place an order and hold its stock until payment is due; points asked for
+    (``points_to_spend``) are spent with it.
 
     Idempotent per consumer and key: repeating a request returns the order it made. Takes an
-    advisory lock on the key (so two identical requests cannot both create), then stock row
-    locks through siyu.inventory. Raises StoreNotFound, StoreNotSelling, EmptyOrder,
-    InvalidQuantity, SkuUnavailable, QuantityOverLimit, InsufficientStock, AddressRequired."""
+    advisory lock on the key (so two identical requests cannot both create), then the member
+    row when spending points, then stock row locks through siyu.inventory. Raises
+    StoreNotFound, StoreNotSelling, EmptyOrder, InvalidQuantity, SkuUnavailable,
+    QuantityOverLimit, InsufficientStock, AddressRequired, PointsNotRedeemable,
+    PointsInsufficient (the balance no longer covers the points)."""
     session.execute(
         text("SELECT pg_advisory_xact_lock(hashtextextended(:key, :consumer))"),
         {"key": f"order:{shopper.brand_id}:{idempotency_key}", "consumer": shopper.consumer_id},
@@ -309,19 +324,39 @@ def place_order(
             actor_label=shopper.label,
             reason="ordered",
         )
+    points = points_stage(
+        session, shopper.brand_id, shopper.consumer_id, data.points_to_spend, placing=True
+    )
     plan = plan_basket(
-        session, shopper.brand_id, seller, wanted, data.fulfilment_method, shopper.consumer_id
+        session,
+        shopper.brand_id,
+        seller,
+        wanted,
+        data.fulfilment_method,
+        shopper.consumer_id,
+        points=points,
     )
     _refuse_problem_lines(plan, from_cart=data.lines is None)
+    member = (
+        lock_points(session, shopper.brand_id, shopper.consumer_id, plan.points.points)
+        if plan.points.points
+        else None
+    )
     order = _insert_order(session, shopper, plan, data, address, idempotency_key, now)
     lines = _insert_lines(session, order, plan, data)
+    if member is not None:
+        spend_points(session, member, order.id, plan.points.points, now=now)
     session.add(
         OrderEvent(
             brand_id=order.brand_id,
             order_id=order.id,
             kind="placed",
             actor_label=shopper.label,
-            data={"total_fen": order.total_fen, "lines": len(lines)},
+            data={
+                "total_fen": order.total_fen,
+                "lines": len(lines),
+                "points_spent": order.points_spent,
+            },
         )
     )
     record_event(
@@ -391,6 +426,8 @@ def _insert_order(
         discount_fen=priced.discount_fen,
         shipping_fen=priced.shipping_fen,
         total_fen=priced.total_fen,
+        points_spent=plan.points.points,
+        points_discount_fen=plan.points.discount_fen,
         placed_at=now,
         placed_after_hours=not is_open_at(store.opening_hours, to_shanghai(now)),
         payment_due_at=now + timedelta(minutes=get_settings().order_payment_minutes),

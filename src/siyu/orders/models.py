@@ -90,6 +90,7 @@ class Order(TenantKey, Timestamps, Base):
             " AND paid_fen >= 0 AND refunded_fen >= 0 AND refunded_fen <= paid_fen",
             name="amounts",
         ),
+        CheckConstraint("points_spent >= 0 AND points_discount_fen >= 0", name="points"),
         Index("ix_sales_order_store_placed", "brand_id", "selling_store_id", "placed_at"),
         Index("ix_sales_order_consumer", "brand_id", "consumer_id", "placed_at"),
         Index(
@@ -124,6 +125,9 @@ class Order(TenantKey, Timestamps, Base):
     total_fen: Mapped[int] = mapped_column(BigInteger)
     paid_fen: Mapped[int] = mapped_column(BigInteger, server_default="0")
     refunded_fen: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    # Points spent at checkout (siyu.loyalty) and the discount they gave, within discount_fen.
+    points_spent: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    points_discount_fen: Mapped[int] = mapped_column(BigInteger, server_default="0")
     placed_at: Mapped[datetime] = mapped_column(server_default=func.now())
     placed_after_hours: Mapped[bool] = mapped_column(server_default="false")
     payment_due_at: Mapped[datetime]

@@ -10,6 +10,12 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from siyu.orders.models import FulfilmentMethod
 
 Quantity = Annotated[int, Field(ge=1, le=9999)]
+POINTS_TO_SPEND_HELP = (
+    "Points to pay with (积分抵扣): whole redemption units (e.g. 100 = ¥1); capped by the"
+    " brand's share of the goods. Placing refuses (409 points_insufficient) when the balance"
+    " no longer covers them."
+)
+PointsToSpend = Annotated[int, Field(ge=0, le=10**9, description=POINTS_TO_SPEND_HELP)]
 
 
 class OrderLineIn(BaseModel):
@@ -42,6 +48,7 @@ class PlaceOrder(BaseModel):
     guide_staff_id: int | None = None
     touchpoint_id: int | None = None
     note: Annotated[str, StringConstraints(max_length=500)] = ""
+    points_to_spend: PointsToSpend = 0
 
 
 class AdjustmentOut(BaseModel):
@@ -81,6 +88,8 @@ class CartOut(BaseModel):
     shipping_fen: int
     total_fen: int
     order_adjustments: list[AdjustmentOut]
+    points_spent: int = Field(description="Points the order would spend (after the caps)")
+    points_discount_fen: int
 
 
 class OrderLineOut(BaseModel):
@@ -120,6 +129,8 @@ class OrderOut(BaseModel):
     total_fen: int
     paid_fen: int
     refunded_fen: int
+    points_spent: int
+    points_discount_fen: int
     placed_at: datetime
     payment_due_at: datetime
     paid_at: datetime | None

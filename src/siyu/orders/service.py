@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from siyu.access.rules import Actor, Permission
 from siyu.core.clock import utc_now
 from siyu.inventory.service import allocate_holds, release_holds
+from siyu.loyalty.redeeming import return_points_of_cancelled_order
 from siyu.orders import events
 from siyu.orders.checkout import Shopper
 from siyu.orders.errors import OrderNotCancellable, OrderNotFound
@@ -150,6 +151,8 @@ def _cancel(session: Session, order: Order, reason: str, actor_label: str, now: 
         actor_label=actor_label,
         reason=reason,
     )
+    if order.points_spent:
+        return_points_of_cancelled_order(session, order.brand_id, order.id, now=now)
     add_order_event(session, order, "cancelled", actor_label, reason=reason)
     record_event(
         session,
@@ -161,8 +164,9 @@ def _cancel(session: Session, order: Order, reason: str, actor_label: str, now: 
 
 
 def cancel_unpaid_order(session: Session, shopper: Shopper, order_id: int) -> Order:
-    """The consumer cancels an order they have not paid. Locks the order; gives the stock
-    back. Raises OrderNotFound, OrderNotCancellable."""
+    """The consumer cancels an order they have not paid. Locks the order (then the member when
+    it spent points); gives the stock and the points back. Raises OrderNotFound,
+    OrderNotCancellable."""
     consumer_order(session, shopper, order_id)
     order = lock_order(session, shopper.brand_id, order_id)
     assert order is not None
@@ -182,7 +186,8 @@ class ExpiryReport:
 def cancel_overdue_orders(
     session: Session, *, now: datetime | None = None, batch_size: int = 500
 ) -> ExpiryReport:
-    """Cancel open orders still unpaid after their payment deadline (all brands; a job).
+    """Cancel open orders still unpaid after their payment deadline (all brands; a job),
+    giving back their stock and the points they spent.
 
     Claims orders with FOR UPDATE SKIP LOCKED, so a payment being recorded at the same moment
     wins and several workers may run."""

@@ -204,6 +204,84 @@ class ShippingStage:
         ]
 
 
-def default_stages() -> list[Stage]:
-    """The stages siyu runs today; discount stages are inserted before shipping."""
-    return [ShippingStage()]
+def share_out(amount_fen: int, weights: Sequence[int]) -> list[int]:
+    """Split ``amount_fen`` over ``weights`` in proportion, to the fen: floors first, then the
+    leftover fen one each to the largest remainders (the earlier on a tie). The parts add up to
+    ``amount_fen`` and none exceeds its weight when ``amount_fen`` <= the weights' sum."""
+    total = sum(weights)
+    if total <= 0 or amount_fen <= 0:
+        return [0 for _ in weights]
+    parts = [amount_fen * weight // total for weight in weights]
+    remainders = sorted(range(len(weights)), key=lambda i: (-(amount_fen * weights[i] % total), i))
+    for index in remainders[: amount_fen - sum(parts)]:
+        parts[index] += 1
+    return parts
+
+
+@dataclass(frozen=True)
+class PointsStage:
+    """积分抵扣: points pay for part of the goods, after every other discount and before
+    shipping.
+
+    Base: the goods total after the earlier stages (order discounts deducted). The points used
+    are what was asked, capped by ``max_redeem_permille`` of the base and by ``balance`` (None:
+    not capped here; placing an order checks the balance under a lock instead), rounded down to
+    whole yuan (``redeem_points_per_yuan`` points = ¥1). The discount is shared out over the
+    lines in proportion to their totals, so a refund of a line gives back its share."""
+
+    points_requested: int
+    redeem_points_per_yuan: int
+    max_redeem_permille: int
+    balance: int | None = None
+    name: str = "points"
+
+    def points_for(self, base_fen: int) -> int:
+        """The points this stage uses on a base of ``base_fen``."""
+        unit = self.redeem_points_per_yuan
+        cap_points = base_fen * self.max_redeem_permille // 1000 // 100 * unit
+        points = min(self.points_requested, cap_points)
+        if self.balance is not None:
+            points = min(points, self.balance)
+        points = max(points, 0)
+        return points - points % unit
+
+    def adjustments(self, context: PricingContext, priced: Priced) -> list[Adjustment]:
+        base_fen = priced.goods_total_fen - priced.order_discount_fen
+        points = self.points_for(base_fen)
+        if points == 0:
+            return []
+        discount_fen = points // self.redeem_points_per_yuan * 100
+        explanation = (
+            f"{points} points for ¥{discount_fen / 100:.2f}"
+            f" ({self.redeem_points_per_yuan} points = ¥1,"
+            f" at most {self.max_redeem_permille / 10:g}% of ¥{base_fen / 100:.2f})"
+        )
+        shares = share_out(discount_fen, [line.total_fen for line in priced.lines])
+        return [
+            Adjustment(
+                stage=self.name,
+                source="points",
+                amount_fen=share,
+                explanation=explanation,
+                base=Base.ORDER_TOTAL,
+                base_fen=base_fen,
+                sku_id=line.sku_id,
+            )
+            for line, share in zip(priced.lines, shares, strict=True)
+            if share > 0
+        ]
+
+
+def stage_discount_fen(priced: Priced, stage: str) -> int:
+    """What one stage took off, over the lines and the order."""
+    on_lines = sum(
+        a.amount_fen for line in priced.lines for a in line.adjustments if a.stage == stage
+    )
+    return on_lines + sum(a.amount_fen for a in priced.order_adjustments if a.stage == stage)
+
+
+def default_stages(points: PointsStage | None = None) -> list[Stage]:
+    """The stages siyu runs today; discount stages are inserted before shipping, points
+    last among them."""
+    discounts: list[Stage] = [points] if points is not None else []
+    return [*discounts, ShippingStage()]

@@ -36,6 +36,7 @@ from siyu.orders.service import (
 )
 from siyu.payments.service import get_pay_gateway
 from siyu.shop import service
+from siyu.shop.scan import scene_touchpoint
 from siyu.shop.web import (
     AFTER_SALE_LABELS,
     KEY_PATTERN,
@@ -238,6 +239,7 @@ def place(
     fulfilment = _method(method)
     if not KEY_PATTERN.match(idempotency_key):
         raise InvalidInput("The form is damaged; reload the cart.", field="idempotency_key")
+    touchpoint = scene_touchpoint(session, shop.brand.id, request)
     try:
         placed = checkout.place_order(
             session,
@@ -247,6 +249,8 @@ def place(
                 fulfilment_method=fulfilment,
                 address_id=None if fulfilment is FulfilmentMethod.PICKUP else address_id,
                 note=note.strip(),
+                touchpoint_id=touchpoint.id if touchpoint is not None else None,
+                guide_staff_id=touchpoint.staff_id if touchpoint is not None else None,
             ),
             idempotency_key=idempotency_key,
         )

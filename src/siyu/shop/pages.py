@@ -32,7 +32,7 @@ from siyu.core.errors import SiyuError
 from siyu.demo.mall import DEMO_CONSUMERS
 from siyu.demo.seed import DEMO_SLUG
 from siyu.payments.service import get_mini_program_auth
-from siyu.shop import ordering, service
+from siyu.shop import ordering, scan, service
 from siyu.shop.web import (
     COOKIE_MAX_AGE,
     LOGIN_CSRF_COOKIE,
@@ -54,6 +54,7 @@ from siyu.wechat.service import is_sandbox, mini_program_app_id
 
 router = APIRouter(prefix="/shop", route_class=ShopRoute)
 router.include_router(ordering.router)
+router.include_router(scan.router)
 
 # ---------------------------------------------------------------- login
 
@@ -151,7 +152,12 @@ def log_in(
     code = issue_login_code(mini_program_app_id(session, row.id), user)
     try:
         _, token, _, _ = log_in_consumer(
-            session, brand_slug=row.slug, code=code, gateway=get_mini_program_auth()
+            session,
+            brand_slug=row.slug,
+            code=code,
+            gateway=get_mini_program_auth(),
+            scene_key=scan.scene_of(request),
+            anonymous_id=scan.visitor_id(request),
         )
     except SiyuError as error:
         problem = form_problem(session, error, {})

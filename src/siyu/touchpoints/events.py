@@ -30,3 +30,41 @@ class TouchpointChanged(DomainEvent):
     aggregate_type = "touchpoint"
     touchpoint_id: int
     changes: dict[str, Any]
+
+
+class TouchpointCodeIssued(DomainEvent):
+    """A touchpoint issued another code (its first comes with TouchpointCreated)."""
+
+    aggregate_type = "touchpoint_code"
+    touchpoint_code_id: int
+    touchpoint_id: int
+    scene_key: str
+    medium: str
+    label: str
+
+
+class TouchpointCodeChanged(DomainEvent):
+    aggregate_type = "touchpoint_code"
+    touchpoint_code_id: int
+    touchpoint_id: int
+    changes: dict[str, Any]
+
+
+class StoreCodeRunStarted(DomainEvent):
+    aggregate_type = "store_code_run"
+    store_code_run_id: int
+    kind: str
+    medium: str
+    campaign: str | None
+    stores_total: int
+
+
+class StoreCodeRunFinished(DomainEvent):
+    """``status`` is succeeded or failed (then ``error`` says why)."""
+
+    aggregate_type = "store_code_run"
+    store_code_run_id: int
+    status: str
+    stores_done: int
+    stores_total: int
+    error: str | None

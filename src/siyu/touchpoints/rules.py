@@ -1,22 +1,33 @@
-"""Touchpoint kinds, scene keys and WeCom states: pure rules, no I/O.
+"""Touchpoint kinds, scene keys, code media, and drawing codes to print: pure rules, no I/O.
 
 A touchpoint (触点) is any place a customer can reach the brand; its codes (布码) carry a short
 *scene key* that the server resolves. The mini-program's ``scene`` is at most 32 visible
 characters from ``[0-9A-Za-z!#$&'()*+,/:;=?@-._~]`` (no ``%``); a WeCom 联系我 / 加入群聊
-``state`` is at most 30 characters (see /work/shared/notes/wechat.md, "Codes and attribution").
+``state`` is at most 30 characters; an official account's parametric QR ``scene_str`` at most
+64 (see /work/shared/notes/wechat.md, "Codes and attribution").
+
+Drawing: each code is encoded once (segno) and that one symbol gives both its PNG and its
+vector SVG; a printed sheet is an SVG template around the symbol. A mini-program code is a PNG
+only WeChat draws, so its sheet embeds the PNG.
 """
 
 from __future__ import annotations
 
+import base64
 import csv
+import hashlib
 import io
+import re
 import secrets
 import string
+import struct
 import zipfile
-from collections.abc import Sequence
+import zlib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from html import escape
+from urllib.parse import quote
 
 import segno
 
@@ -28,8 +39,21 @@ KEY_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 SCENE_PREFIX = "t"
 SCENE_RANDOM_LENGTH = 12  # 60 bits: collisions are retried, not expected
 STATE_PREFIX = "tp_"
-# The sandbox's stand-in for a mini-program code: a URL carrying the scene key.
+SCENE_STR_MAX_LENGTH = 64  # official-account parametric QR
+# The content of a link QR (普通链接二维码): a URL carrying the scene key that opens the
+# mini program; in the sandbox the domain is a stand-in.
 SANDBOX_LAUNCH_URL = "https://mp.example/launch?scene="
+# What the sandbox's official account and WeCom put in their QR codes (the live ones are drawn
+# by the platforms).
+SANDBOX_OFFICIAL_ACCOUNT_URL = "https://oa.example/qrcode?scene_str="
+SANDBOX_WECOM_URL = "https://work.example/contact?state="
+HOME_PAGE = "pages/index/index"
+PAGE_MAX_LENGTH = 128
+PAGE_PATTERN = r"^[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+)*$"
+MINI_PROGRAM_CODE_WIDTH = 430  # WeChat's default, px
+QR_SCALE = 8  # px per module: a version-4 symbol is 328 px with its quiet zone
+MAX_CODES_PER_TOUCHPOINT = 200
+DEFAULT_CODE_LABEL = "默认"  # the label of a touchpoint's first code
 
 
 class Carrier(StrEnum):
@@ -150,22 +174,150 @@ def state_for(scene_key: str) -> str:
 
 
 def launch_url(scene_key: str) -> str:
-    """The sandbox QR content for ``scene_key``."""
+    """The link-QR content for ``scene_key``."""
     return SANDBOX_LAUNCH_URL + scene_key
 
 
-def qr_png(content: str, scale: int = 8) -> bytes:
-    """A QR code of ``content`` as PNG bytes (rendered in memory)."""
-    buffer = io.BytesIO()
-    segno.make(content, error="m").save(buffer, kind="png", scale=scale, border=4)
-    return buffer.getvalue()
+def is_valid_page(page: str) -> bool:
+    """A mini-program page as WeChat takes it: a path without a leading ``/`` or a query."""
+    return len(page) <= PAGE_MAX_LENGTH and re.fullmatch(PAGE_PATTERN, page) is not None
 
 
-def qr_svg(content: str, scale: int = 8) -> str:
-    """A QR code of ``content`` as an SVG document."""
-    buffer = io.BytesIO()
-    segno.make(content, error="m").save(buffer, kind="svg", scale=scale, border=4, xmldecl=True)
-    return buffer.getvalue().decode("utf-8")
+class Medium(StrEnum):
+    """What a code is printed as."""
+
+    LINK_QR = "link_qr"  # 普通链接二维码: a QR of the launch URL
+    MINI_PROGRAM_CODE = "mini_program_code"  # 小程序码 (wxacode.getUnlimited, scene = key)
+    OFFICIAL_ACCOUNT_QR = "official_account_qr"  # 公众号带参二维码 (scene_str = key)
+    WECOM_CONTACT_WAY = "wecom_contact_way"  # 企业微信联系我 (state = tp_ + key)
+
+
+MEDIUM_LABELS: dict[Medium, str] = {
+    Medium.LINK_QR: "普通二维码",
+    Medium.MINI_PROGRAM_CODE: "小程序码",
+    Medium.OFFICIAL_ACCOUNT_QR: "公众号带参二维码",
+    Medium.WECOM_CONTACT_WAY: "企业微信联系我",
+}
+
+
+def medium_parameter(medium: Medium, scene_key: str, wecom_state: str, page: str | None) -> str:
+    """What a code of ``medium`` carries to the platform, as the platform names it."""
+    if medium is Medium.MINI_PROGRAM_CODE:
+        return f"{page or HOME_PAGE}?scene={scene_key}"
+    if medium is Medium.OFFICIAL_ACCOUNT_QR:
+        return f"scene_str={scene_key}"
+    if medium is Medium.WECOM_CONTACT_WAY:
+        return f"state={wecom_state}"
+    return launch_url(scene_key)
+
+
+def sandbox_content(medium: Medium, scene_key: str, wecom_state: str) -> str | None:
+    """The QR content siyu draws itself for ``medium``; None for a mini-program code (WeChat
+    draws it). Official-account and WeCom codes are the sandbox platforms' URLs."""
+    if medium is Medium.LINK_QR:
+        return launch_url(scene_key)
+    if medium is Medium.OFFICIAL_ACCOUNT_QR:
+        if len(scene_key) > SCENE_STR_MAX_LENGTH:
+            raise ValueError(f"scene_str {scene_key!r} is longer than {SCENE_STR_MAX_LENGTH}")
+        return SANDBOX_OFFICIAL_ACCOUNT_URL + quote(scene_key, safe="")
+    if medium is Medium.WECOM_CONTACT_WAY:
+        return SANDBOX_WECOM_URL + quote(wecom_state, safe="")
+    return None
+
+
+def qr_source(content: str, scale: int = QR_SCALE) -> str:
+    """What a QR drawn here is made from (a kept image with another source is redrawn)."""
+    return f"qr/{scale}:{content}"
+
+
+def mini_program_code_source(sandbox: bool, app_id: str, scene: str, page: str | None) -> str:
+    """What a mini-program code is made from: who drew it, for which AppID, page and scene."""
+    mode = "sandbox" if sandbox else "live"
+    return f"wxacode/{mode}/{MINI_PROGRAM_CODE_WIDTH}:{app_id}:{page or HOME_PAGE}?scene={scene}"
+
+
+@dataclass(frozen=True)
+class CodeImage:
+    """A drawn code: its PNG and, when drawn here as a QR symbol, the symbol as an SVG element
+    (no XML declaration; None for a mini-program code, which WeChat draws as a PNG only)."""
+
+    png: bytes
+    svg: str | None
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.png).hexdigest()
+
+    def svg_document(self) -> str:
+        """A standalone SVG of the bare code (a mini-program code's PNG embedded)."""
+        if self.svg is not None:
+            return XML_DECLARATION + self.svg
+        width, height = png_size(self.png)
+        return (
+            f'{XML_DECLARATION}<svg xmlns="{SVG_NS}" xmlns:xlink="{XLINK_NS}" width="{width}" '
+            f'height="{height}" viewBox="0 0 {width} {height}">'
+            f"{_embedded_png(self.png, width, height)}</svg>"
+        )
+
+
+XML_DECLARATION = '<?xml version="1.0" encoding="utf-8"?>\n'
+SVG_NS = "http://www.w3.org/2000/svg"
+XLINK_NS = "http://www.w3.org/1999/xlink"
+
+
+def draw_qr(content: str, scale: int = QR_SCALE) -> CodeImage:
+    """A QR code of ``content``, encoded once, as PNG and SVG (4-module quiet zone)."""
+    qr = segno.make(content, error="m")
+    svg = io.BytesIO()
+    qr.save(svg, kind="svg", scale=scale, border=4, xmldecl=False, svgns=True)
+    png = qr_matrix_png(qr.matrix, scale)
+    return CodeImage(png, svg.getvalue().decode("utf-8"))
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def qr_matrix_png(matrix: Sequence[Sequence[int]], scale: int, border: int = 4) -> bytes:
+    """A 1-bit greyscale PNG of a QR matrix (1 = dark) with a ``border``-module quiet zone,
+    each module ``scale`` px square.
+
+    segno draws the same pixels, but packs their bits one by one in Python and deflates at
+    level 9 (about 3 ms for a version-4 code, more than encoding it); here each module row is
+    packed at once from a string of bits and deflated at level 6 (smaller here, and 7 times
+    faster), about 0.2 ms."""
+    modules = ("1" * scale, "0" * scale)  # light, dark: 1-bit greyscale, 0 is black
+    width = (len(matrix) + 2 * border) * scale
+    quiet, padding = "1" * (border * scale), "1" * (-width % 8)
+    row_bytes = (width + 7) // 8
+
+    def scanlines(bits: str) -> bytes:
+        return (b"\x00" + int(bits + padding, 2).to_bytes(row_bytes, "big")) * scale
+
+    blank = scanlines("1" * width) * border
+    body = b"".join(
+        scanlines(quiet + "".join(map(modules.__getitem__, row)) + quiet) for row in matrix
+    )
+    header = struct.pack(">IIBBBBB", width, width, 1, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", zlib.compress(blank + body + blank, 6))
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+def png_size(png: bytes) -> tuple[int, int]:
+    """(width, height) of a PNG, from its IHDR chunk."""
+    if png[:8] != b"\x89PNG\r\n\x1a\n" or png[12:16] != b"IHDR":
+        raise ValueError("not a PNG")
+    width, height = struct.unpack(">II", png[16:24])
+    return int(width), int(height)
+
+
+def _embedded_png(png: bytes, width: int, height: int) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return f'<image width="{width}" height="{height}" xlink:href="data:image/png;base64,{data}"/>'
 
 
 @dataclass(frozen=True)
@@ -178,54 +330,101 @@ class PrintedCode:
     kind_label: str
     scene_key: str
     wecom_state: str
+    medium: Medium = Medium.LINK_QR
+    label: str = DEFAULT_CODE_LABEL
+    page: str | None = None
+
+    @property
+    def parameter(self) -> str:
+        return medium_parameter(self.medium, self.scene_key, self.wecom_state, self.page)
 
 
-def code_sheet_svg(code: PrintedCode, scale: int = 8) -> str:
-    """A printable sheet: the QR code with the store's name, its code and the touchpoint kind
+# The sheet under the code: store name (18 px), "store code · kind", touchpoint code (13 px).
+_SHEET_LINE = (
+    '<text x="{x}" y="{y}" text-anchor="middle" font-family="sans-serif" '
+    'font-size="{size}">{text}</text>'
+)
+
+
+def code_sheet_svg(code: PrintedCode, image: CodeImage) -> str:
+    """A printable sheet: the code with the store's name, its code and the touchpoint kind
     under it, so a store can tell its own codes apart."""
-    qr = segno.make(launch_url(code.scene_key), error="m")
-    side = qr.symbol_size(scale=scale, border=4)[0]
-    buffer = io.BytesIO()
-    qr.save(buffer, kind="svg", scale=scale, border=4, xmldecl=False, svgns=True)
-    inner = buffer.getvalue().decode("utf-8")
-    lines = [code.store_name, f"{code.store_code} · {code.kind_label}", code.touchpoint_code]
+    side, symbol_height = png_size(image.png)
+    symbol = image.svg if image.svg is not None else _embedded_png(image.png, side, symbol_height)
+    lines = (code.store_name, f"{code.store_code} · {code.kind_label}", code.touchpoint_code)
     text = "".join(
-        f'<text x="{side / 2}" y="{side + 24 + 22 * n}" text-anchor="middle" '
-        f'font-family="sans-serif" font-size="{18 if n == 0 else 13}">{escape(line)}</text>'
+        _SHEET_LINE.format(
+            x=side / 2,
+            y=symbol_height + 24 + 22 * n,
+            size=18 if n == 0 else 13,
+            text=escape(line),
+        )
         for n, line in enumerate(lines)
     )
-    height = side + 24 + 22 * len(lines)
+    height = symbol_height + 24 + 22 * len(lines)
     return (
-        f'<?xml version="1.0" encoding="utf-8"?>\n<svg xmlns="http://www.w3.org/2000/svg" '
-        f'width="{side}" height="{height}" viewBox="0 0 {side} {height}">'
-        f'<rect width="100%" height="100%" fill="#fff"/>{inner}{text}</svg>'
+        f'{XML_DECLARATION}<svg xmlns="{SVG_NS}" xmlns:xlink="{XLINK_NS}" width="{side}" '
+        f'height="{height}" viewBox="0 0 {side} {height}">'
+        f'<rect width="100%" height="100%" fill="#fff"/>{symbol}{text}</svg>'
     )
 
 
-def codes_zip(codes: Sequence[PrintedCode]) -> bytes:
-    """A ZIP ready to print: per store a sheet (SVG, with its name) and the bare QR code (PNG),
-    and an index (CSV) of every code."""
-    buffer = io.BytesIO()
-    index = io.StringIO()
-    writer = csv.writer(index)
-    writer.writerow(
-        ["store_code", "store_name", "touchpoint_code", "kind", "scene_key", "wecom_state", "url"]
-    )
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for code in codes:
-            stem = f"{code.store_code}_{code.touchpoint_code}"
-            archive.writestr(f"sheets/{stem}.svg", code_sheet_svg(code))
-            archive.writestr(f"png/{stem}.png", qr_png(launch_url(code.scene_key)))
-            writer.writerow(
-                [
-                    code.store_code,
-                    code.store_name,
-                    code.touchpoint_code,
-                    code.kind_label,
-                    code.scene_key,
-                    code.wecom_state,
-                    launch_url(code.scene_key),
-                ]
-            )
-        archive.writestr("index.csv", "\ufeff" + index.getvalue())
-    return buffer.getvalue()
+INDEX_COLUMNS = (
+    "store_code",
+    "store_name",
+    "touchpoint_code",
+    "kind",
+    "label",
+    "medium",
+    "scene_key",
+    "wecom_state",
+    "url",
+)
+
+
+class CodeArchive:
+    """A ZIP ready to print, written one code at a time (so a run can add codes as it goes):
+    per code a sheet (SVG, with the store's name) under ``sheets/`` and the bare code (PNG)
+    under ``png/``, and on ``close`` an index (CSV, UTF-8 with BOM for Excel) of every code.
+    PNGs are stored, not deflated: they are compressed already."""
+
+    def __init__(self) -> None:
+        self._buffer = io.BytesIO()
+        self._zip = zipfile.ZipFile(self._buffer, "w", compression=zipfile.ZIP_DEFLATED)
+        self._index = io.StringIO()
+        self._writer = csv.writer(self._index)
+        self._writer.writerow(INDEX_COLUMNS)
+        self.count = 0
+
+    def add(self, code: PrintedCode, image: CodeImage) -> None:
+        stem = f"{code.store_code}_{code.touchpoint_code}"
+        self._zip.writestr(f"sheets/{stem}.svg", code_sheet_svg(code, image))
+        self._zip.writestr(f"png/{stem}.png", image.png, compress_type=zipfile.ZIP_STORED)
+        self._writer.writerow(
+            [
+                code.store_code,
+                code.store_name,
+                code.touchpoint_code,
+                code.kind_label,
+                code.label,
+                code.medium.value,
+                code.scene_key,
+                code.wecom_state,
+                code.parameter,
+            ]
+        )
+        self.count += 1
+
+    def close(self) -> bytes:
+        """The finished ZIP; the archive takes no more codes."""
+        self._zip.writestr("index.csv", "\ufeff" + self._index.getvalue())
+        self._zip.close()
+        return self._buffer.getvalue()
+
+
+def codes_zip(codes: Iterable[tuple[PrintedCode, CodeImage]]) -> bytes:
+    """``CodeArchive`` of ``codes`` in one go."""
+    archive = CodeArchive()
+    for code, image in codes:
+        archive.add(code, image)
+    return archive.close()

@@ -6,11 +6,10 @@ store_scope); one placed only at a region to that region's manager; one placed o
 campaign to HQ. Anything else is reported as not found. Every change writes an audit entry and
 a domain event in the caller's transaction.
 
-Codes: each touchpoint issues a code on creation, carrying a random scene key (``t`` + 12
-base32 characters) and a WeCom ``state`` (``tp_`` + the key). In this slice the QR content is
-the sandbox URL ``https://mp.example/launch?scene=KEY``; live mode would ask WeChat for a
-mini-program code (``getwxacodeunlimit`` with ``scene=KEY``) through the WeChat adapter, which
-is not implemented here.
+Codes: a touchpoint issues its first (default) code on creation and may issue more
+(``siyu.touchpoints.codes``): each carries its own random scene key (``t`` + 12 base32
+characters) and WeCom ``state`` (``tp_`` + the key), a label, a medium and an active flag.
+``resolve_scene`` resolves the key of any of them. Bulk 布码 is in ``siyu.touchpoints.runs``.
 """
 
 from __future__ import annotations
@@ -34,6 +33,7 @@ from siyu.touchpoints import events, rules
 from siyu.touchpoints.errors import (
     DuplicateTouchpointCode,
     GuideRequired,
+    PageNotApplicable,
     PlacementRequired,
     TouchpointNotFound,
     UnknownKind,
@@ -53,11 +53,21 @@ class TouchpointView:
 
 @dataclass(frozen=True)
 class SceneResolution:
-    """What a scene key names, for the mini-program at launch; ``touchpoint`` None if unknown."""
+    """What a scene key names, for the mini-program at launch; ``touchpoint`` None if unknown.
+
+    ``active`` is False when the code or its touchpoint was deactivated: still known (the
+    source is recorded), but no longer counted as live."""
 
     scene_key: str
     touchpoint: Touchpoint | None
     carrier: str | None = None
+    code: TouchpointCode | None = None
+
+    @property
+    def active(self) -> bool | None:
+        if self.touchpoint is None or self.code is None:
+            return None
+        return self.touchpoint.active and self.code.active
 
 
 # ---------------------------------------------------------------- scope
@@ -131,7 +141,8 @@ def _carrier_of(session: Session, brand_id: int, kind: str) -> str | None:
     )
 
 
-def _check_kind(session: Session, brand_id: int, kind: str) -> None:
+def check_kind(session: Session, brand_id: int, kind: str) -> None:
+    """Raises UnknownTouchpointKind unless ``kind`` is built in or the brand's own."""
     if _carrier_of(session, brand_id, kind) is None:
         raise UnknownKind(f"There is no touchpoint kind '{kind}'.", field="kind")
 
@@ -181,7 +192,8 @@ def list_touchpoints(
     return _views(session, rows), total
 
 
-def _get(session: Session, actor: Actor, touchpoint_id: int) -> Touchpoint:
+def visible_touchpoint(session: Session, actor: Actor, touchpoint_id: int) -> Touchpoint:
+    """The touchpoint if ``actor`` may see it, else TouchpointNotFound. No permission check."""
     row = session.scalar(
         select(Touchpoint).where(touchpoint_scope(actor), Touchpoint.id == touchpoint_id)
     )
@@ -192,7 +204,7 @@ def _get(session: Session, actor: Actor, touchpoint_id: int) -> Touchpoint:
 
 def get_touchpoint(session: Session, actor: Actor, touchpoint_id: int) -> TouchpointView:
     actor.require(Permission.ORG_READ)
-    return _views(session, [_get(session, actor, touchpoint_id)])[0]
+    return _views(session, [visible_touchpoint(session, actor, touchpoint_id)])[0]
 
 
 def _resolve_placement(
@@ -239,31 +251,112 @@ def _resolve_placement(
     return store_id, region_id
 
 
-def _issue_code(session: Session, brand_id: int, touchpoint_id: int) -> TouchpointCode:
+def issue_scene_codes(
+    session: Session,
+    brand_id: int,
+    touchpoint_ids: Sequence[int],
+    *,
+    label: str = rules.DEFAULT_CODE_LABEL,
+    medium: rules.Medium = rules.Medium.LINK_QR,
+    page: str | None = None,
+) -> list[TouchpointCode]:
+    """Add a code with a fresh scene key to each touchpoint (flushed; no audit, no event: the
+    caller records them). One query checks all the drawn keys. Raises PageNotApplicable when
+    a page is given for a medium other than a mini-program code."""
+    if page is not None and medium is not rules.Medium.MINI_PROGRAM_CODE:
+        raise PageNotApplicable("Only a mini-program code opens a page.", field="page")
+    keys: list[str] = []
     for _ in range(MAX_KEY_ATTEMPTS):
-        key = rules.new_scene_key()
-        taken = session.scalar(
-            select(TouchpointCode.id).where(
-                TouchpointCode.brand_id == brand_id, TouchpointCode.scene_key == key
+        drawn = {rules.new_scene_key() for _ in range(len(touchpoint_ids) - len(keys))}
+        drawn -= set(keys)
+        taken = set(
+            session.scalars(
+                select(TouchpointCode.scene_key).where(
+                    TouchpointCode.brand_id == brand_id, TouchpointCode.scene_key.in_(drawn)
+                )
             )
         )
-        if taken is None:
-            code = TouchpointCode(
-                brand_id=brand_id,
-                touchpoint_id=touchpoint_id,
-                scene_key=key,
-                wecom_state=rules.state_for(key),
-            )
-            session.add(code)
-            session.flush()
-            return code
-    raise RuntimeError("could not draw a free scene key")  # pragma: no cover - 2**60 keys
+        keys += sorted(drawn - taken)
+        if len(keys) == len(touchpoint_ids):
+            break
+    else:  # pragma: no cover - 2**60 keys
+        raise RuntimeError("could not draw free scene keys")
+    codes = [
+        TouchpointCode(
+            brand_id=brand_id,
+            touchpoint_id=touchpoint_id,
+            scene_key=key,
+            wecom_state=rules.state_for(key),
+            label=label,
+            medium=medium.value,
+            page=page,
+            active=True,
+        )
+        for touchpoint_id, key in zip(touchpoint_ids, keys, strict=True)
+    ]
+    session.add_all(codes)
+    session.flush()
+    return codes
+
+
+def issue_scene_code(
+    session: Session,
+    brand_id: int,
+    touchpoint_id: int,
+    *,
+    label: str = rules.DEFAULT_CODE_LABEL,
+    medium: rules.Medium = rules.Medium.LINK_QR,
+    page: str | None = None,
+) -> TouchpointCode:
+    """``issue_scene_codes`` for one touchpoint."""
+    return issue_scene_codes(
+        session, brand_id, [touchpoint_id], label=label, medium=medium, page=page
+    )[0]
+
+
+def place_touchpoints(
+    session: Session,
+    actor: Actor,
+    rows: Sequence[Touchpoint],
+    *,
+    medium: rules.Medium = rules.Medium.LINK_QR,
+    page: str | None = None,
+) -> list[TouchpointView]:
+    """Insert touchpoints the caller has checked (touchpoint:write held, kind known, placement
+    in scope, codes free) and issue each its first code; each is audited
+    (touchpoint.create) and published (TouchpointCreated). Inserts go out in batches, so 50
+    stores' touchpoints cost a handful of statements. Raises PageNotApplicable."""
+    session.add_all(rows)
+    session.flush()
+    codes = issue_scene_codes(
+        session, actor.brand_id, [row.id for row in rows], medium=medium, page=page
+    )
+    for row, code in zip(rows, codes, strict=True):
+        record_creation(session, actor, object_type="touchpoint", row=row)
+        record_event(
+            session,
+            actor.brand_id,
+            events.TouchpointCreated(
+                touchpoint_id=row.id,
+                code=row.code,
+                kind=row.kind,
+                store_id=row.store_id,
+                region_id=row.region_id,
+                staff_id=row.staff_id,
+                campaign=row.campaign,
+                scene_key=code.scene_key,
+            ),
+        )
+    return [TouchpointView(row, [code]) for row, code in zip(rows, codes, strict=True)]
 
 
 def create_touchpoint(session: Session, actor: Actor, data: TouchpointCreate) -> TouchpointView:
-    """Create a touchpoint and issue its first code (scene key + WeCom state)."""
+    """Create a touchpoint and issue its first (default) code of ``data.medium``: scene key +
+    WeCom state. Raises PermissionDenied, UnknownTouchpointKind, StoreNotFound, RegionNotFound,
+    StaffNotFound, GuideRequired, PlacementRequired, DuplicateTouchpointCode,
+    PageNotApplicable."""
     actor.require(Permission.TOUCHPOINT_WRITE)
-    _check_kind(session, actor.brand_id, data.kind)
+    check_kind(session, actor.brand_id, data.kind)
     store_id, region_id = _resolve_placement(session, actor, data)
     taken = session.scalar(
         select(Touchpoint.id).where(
@@ -286,25 +379,7 @@ def create_touchpoint(session: Session, actor: Actor, data: TouchpointCreate) ->
         cost_fen=data.cost_fen,
         active=data.active,
     )
-    session.add(row)
-    session.flush()
-    code = _issue_code(session, actor.brand_id, row.id)
-    record_creation(session, actor, object_type="touchpoint", row=row)
-    record_event(
-        session,
-        actor.brand_id,
-        events.TouchpointCreated(
-            touchpoint_id=row.id,
-            code=row.code,
-            kind=row.kind,
-            store_id=row.store_id,
-            region_id=row.region_id,
-            staff_id=row.staff_id,
-            campaign=row.campaign,
-            scene_key=code.scene_key,
-        ),
-    )
-    return TouchpointView(row, [code])
+    return place_touchpoints(session, actor, [row], medium=data.medium, page=data.page)[0]
 
 
 def update_touchpoint(
@@ -312,10 +387,10 @@ def update_touchpoint(
 ) -> TouchpointView:
     """Locks the touchpoint row. The placement is fixed once created (codes are printed)."""
     actor.require(Permission.TOUCHPOINT_WRITE)
-    _get(session, actor, touchpoint_id)
+    visible_touchpoint(session, actor, touchpoint_id)
     changes = data.model_dump(exclude_unset=True)
     if changes.get("kind") is not None:
-        _check_kind(session, actor.brand_id, changes["kind"])
+        check_kind(session, actor.brand_id, changes["kind"])
     row = lock_touchpoint(session, actor.brand_id, touchpoint_id)
     assert row is not None
     before = row_snapshot(row)
@@ -338,119 +413,31 @@ def update_touchpoint(
     return _views(session, [row])[0]
 
 
-# ---------------------------------------------------------------- codes
-
-
-def code_content(session: Session, actor: Actor, touchpoint_id: int) -> str:
-    """The QR content of the touchpoint's first code (sandbox: a launch URL with the key)."""
-    view = get_touchpoint(session, actor, touchpoint_id)
-    return rules.launch_url(view.codes[0].scene_key)
-
-
-def code_png(session: Session, actor: Actor, touchpoint_id: int) -> bytes:
-    return rules.qr_png(code_content(session, actor, touchpoint_id))
-
-
-def code_svg(session: Session, actor: Actor, touchpoint_id: int) -> str:
-    return rules.qr_svg(code_content(session, actor, touchpoint_id))
+# ---------------------------------------------------------------- scenes
 
 
 def resolve_scene(session: Session, brand_id: int, scene_key: str) -> SceneResolution:
-    """What ``scene_key`` names in the brand; an unknown or malformed key is simply unknown
-    (never an error: the consumer still launches). Writes nothing."""
+    """What ``scene_key`` names in the brand: the code (any of a touchpoint's codes) and its
+    touchpoint; a code's WeCom ``state`` (``tp_`` + key, what WeCom reports for a contact
+    added through it) resolves too. An unknown or malformed key is simply unknown, a
+    deactivated code known but inactive (never an error: the consumer still launches).
+    Writes nothing."""
     if not rules.is_valid_scene_key(scene_key):
         return SceneResolution(scene_key, None)
-    touchpoint = session.scalar(
-        select(Touchpoint)
+    found = session.execute(
+        select(Touchpoint, TouchpointCode)
         .join(
             TouchpointCode,
             (TouchpointCode.brand_id == Touchpoint.brand_id)
             & (TouchpointCode.touchpoint_id == Touchpoint.id),
         )
-        .where(TouchpointCode.brand_id == brand_id, TouchpointCode.scene_key == scene_key)
-    )
-    if touchpoint is None:
-        return SceneResolution(scene_key, None)
-    return SceneResolution(scene_key, touchpoint, _carrier_of(session, brand_id, touchpoint.kind))
-
-
-def store_codes(
-    session: Session,
-    actor: Actor,
-    *,
-    kind: str,
-    store_ids: Sequence[int] | None = None,
-    campaign: str | None = None,
-) -> list[rules.PrintedCode]:
-    """One code of ``kind`` per store (布码): every store in the actor's scope, or those named.
-
-    A store that already has an active touchpoint of this kind (and campaign) keeps it and its
-    first code, so a second run prints the same codes; the others get a new touchpoint, coded
-    ``<store code>-<kind>``, through ``create_touchpoint`` (audited, published). Ordered by
-    store code. Raises PermissionDenied, StoreNotFound (a named store outside scope),
-    UnknownTouchpointKind."""
-    actor.require(Permission.TOUCHPOINT_WRITE)
-    _check_kind(session, actor.brand_id, kind)
-    labels = {k.code: k.label for k in list_kinds(session, actor)}
-    conditions: list[ColumnElement[bool]] = [store_scope(actor)]
-    if store_ids is not None:
-        conditions.append(Store.id.in_(store_ids))
-    stores = session.scalars(select(Store).where(*conditions).order_by(Store.code)).all()
-    if store_ids is not None and len(stores) != len(set(store_ids)):
-        missing = sorted(set(store_ids) - {store.id for store in stores})
-        raise StoreNotFound(f"Store {missing[0]} was not found.", field="store_ids")
-    existing = {
-        row.store_id: row
-        for row in session.scalars(
-            select(Touchpoint)
-            .where(
-                Touchpoint.brand_id == actor.brand_id,
-                Touchpoint.kind == kind,
-                Touchpoint.active.is_(True),
-                Touchpoint.store_id.in_([store.id for store in stores]),
-                Touchpoint.campaign.is_(None)
-                if campaign is None
-                else Touchpoint.campaign == campaign,
-            )
-            .order_by(Touchpoint.id.desc())
-        )
-    }
-    first_codes: dict[int, TouchpointCode] = {}
-    for code in session.scalars(
-        select(TouchpointCode)
         .where(
-            TouchpointCode.brand_id == actor.brand_id,
-            TouchpointCode.touchpoint_id.in_([row.id for row in existing.values()]),
+            TouchpointCode.brand_id == brand_id,
+            or_(TouchpointCode.scene_key == scene_key, TouchpointCode.wecom_state == scene_key),
         )
-        .order_by(TouchpointCode.id.desc())
-    ):
-        first_codes[code.touchpoint_id] = code
-    printed: list[rules.PrintedCode] = []
-    for store in stores:
-        touchpoint = existing.get(store.id)
-        if touchpoint is not None and touchpoint.id in first_codes:
-            code = first_codes[touchpoint.id]
-        else:
-            view = create_touchpoint(
-                session,
-                actor,
-                TouchpointCreate(
-                    code=f"{store.code}-{kind}"[:32],
-                    name=f"{labels.get(kind, kind)} · {store.name}"[:200],
-                    kind=kind,
-                    store_id=store.id,
-                    campaign=campaign,
-                ),
-            )
-            touchpoint, code = view.touchpoint, view.codes[0]
-        printed.append(
-            rules.PrintedCode(
-                store_code=store.code,
-                store_name=store.name,
-                touchpoint_code=touchpoint.code,
-                kind_label=labels.get(kind, kind),
-                scene_key=code.scene_key,
-                wecom_state=code.wecom_state,
-            )
-        )
-    return printed
+    ).first()
+    if found is None:
+        return SceneResolution(scene_key, None)
+    touchpoint, code = found
+    carrier = _carrier_of(session, brand_id, touchpoint.kind)
+    return SceneResolution(scene_key, touchpoint, carrier, code)

@@ -18,16 +18,29 @@ from siyu.access.console import router as access_console
 from siyu.aftersales.api import router as aftersales_api
 from siyu.aftersales.api import storefront_router as aftersales_storefront_api
 from siyu.aftersales.console import router as aftersales_console
+from siyu.attribution.api import router as attribution_api
+from siyu.attribution.console import router as attribution_console
 from siyu.audit.api import router as audit_api
 from siyu.audit.console import router as audit_console
 from siyu.catalog.api import router as catalog_api
 from siyu.catalog.console import router as catalog_console
 from siyu.cloud_store.api import router as cloud_store_api
 from siyu.cloud_store.api import storefront_router as storefront_api
+from siyu.consent.api import router as consent_api
+from siyu.consent.api import storefront_router as consent_storefront_api
+from siyu.consent.console import router as consent_console
 from siyu.consumers.api import router as consumers_api
 from siyu.db.session import Database
 from siyu.inventory.api import router as inventory_api
 from siyu.inventory.console import router as inventory_console
+from siyu.loyalty.api import router as loyalty_api
+from siyu.loyalty.api import storefront_router as loyalty_storefront_api
+from siyu.loyalty.console import router as loyalty_console
+from siyu.members.api import router as members_api
+from siyu.members.api import storefront_router as members_storefront_api
+from siyu.members.console import router as members_console
+from siyu.offline.api import router as offline_api
+from siyu.offline.console import router as offline_console
 from siyu.orders.api import staff as orders_api
 from siyu.orders.api import storefront as orders_storefront_api
 from siyu.orders.console import router as orders_console
@@ -36,6 +49,8 @@ from siyu.orders.fulfilment_api import storefront_router as fulfilment_storefron
 from siyu.org.api import router as org_api
 from siyu.org.console import router as org_console
 from siyu.payments.api import router as payments_api
+from siyu.segments.api import router as segments_api
+from siyu.segments.console import router as segments_console
 from siyu.settlement.api import router as settlement_api
 from siyu.settlement.console import router as settlement_console
 from siyu.shop.pages import router as shop_pages
@@ -43,6 +58,10 @@ from siyu.staff.api import router as staff_api
 from siyu.staff.console import router as staff_console
 from siyu.touchpoints.api import router as touchpoints_api
 from siyu.touchpoints.api import storefront_router as touchpoints_storefront_api
+from siyu.touchpoints.console import router as touchpoints_console
+from siyu.tracking.api import EventsFastPath
+from siyu.tracking.api import router as tracking_api
+from siyu.tracking.api import storefront_router as tracking_storefront_api
 from siyu.web.middleware import RequestContextMiddleware
 from siyu.web.problems import install_problem_handlers
 from siyu.wechat.pages import router as wechat_sandbox_pages
@@ -104,6 +123,17 @@ def create_app(database: Database) -> FastAPI:
         aftersales_storefront_api,
         touchpoints_api,
         touchpoints_storefront_api,
+        tracking_api,
+        tracking_storefront_api,
+        offline_api,
+        members_api,
+        members_storefront_api,
+        segments_api,
+        loyalty_api,
+        loyalty_storefront_api,
+        attribution_api,
+        consent_api,
+        consent_storefront_api,
     ):
         api.include_router(router)
     app.include_router(api)
@@ -118,6 +148,13 @@ def create_app(database: Database) -> FastAPI:
         aftersales_console,
         catalog_console,
         inventory_console,
+        segments_console,
+        touchpoints_console,
+        offline_console,
+        members_console,
+        loyalty_console,
+        attribution_console,
+        consent_console,
     ):
         app.include_router(router, prefix="/console", include_in_schema=False)
 
@@ -137,5 +174,6 @@ def create_app(database: Database) -> FastAPI:
             connection.execute(text("SELECT 1"))
         return {"status": "ok"}
 
+    app.add_middleware(EventsFastPath)
     app.add_middleware(RequestContextMiddleware)
     return app

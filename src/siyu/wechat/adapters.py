@@ -17,6 +17,14 @@ ERR_INVALID_CODE = 40029
 ERR_CODE_USED = 40163
 ERR_RATE_LIMITED = 45011
 ERR_SYSTEM_BUSY = -1
+# Access tokens (every server API but code2Session needs one).
+ERR_INVALID_ACCESS_TOKEN = 40001
+ERR_ACCESS_TOKEN_EXPIRED = 42001
+# wxacode.getUnlimited (getwxacodeunlimit).
+ERR_CODE_MINUTE_QUOTA = 45009
+ERR_INVALID_PAGE = 41030
+ERR_INVALID_SCENE = 40129
+ERR_SCENE_LENGTH = 40169
 
 
 class WeChatError(Exception):
@@ -52,6 +60,16 @@ class MiniProgramSession:
     openid: str
     unionid: str | None
     session_key: str
+
+
+@dataclass(frozen=True)
+class PhoneNumber:
+    """What ``getuserphonenumber`` tells about the user's phone: ``phone_number`` carries the
+    country code for numbers outside the mainland, ``pure_phone_number`` never does."""
+
+    phone_number: str
+    pure_phone_number: str
+    country_code: str
 
 
 @dataclass(frozen=True)
@@ -96,6 +114,12 @@ class MiniProgramAuth(Protocol):
         already used, 45011 rate limited, -1 busy)."""
         ...
 
+    def phone_number(self, app_id: str, code: str) -> PhoneNumber:
+        """Exchange a ``getPhoneNumber`` code (single use, valid 5 minutes; a ``wx.login``
+        code is not one). Raises WeChatError (40029 invalid, expired or used code, 45011
+        rate limited, -1 busy)."""
+        ...
+
 
 class PayGateway(Protocol):
     def create_jsapi_order(
@@ -138,4 +162,14 @@ class PayGateway(Protocol):
 
     def close_order(self, out_trade_no: str) -> None:
         """Close an unpaid order. Raises PayError (ORDERPAID when already paid)."""
+        ...
+
+
+class MiniProgramCodes(Protocol):
+    def unlimited_code(self, app_id: str, scene: str, page: str, width: int) -> bytes:
+        """A mini-program code (小程序码, ``wxacode.getUnlimited``) as PNG bytes: it opens
+        ``page`` ("" for the home page; no leading ``/``, no query) with ``scene`` (1-32
+        characters of ``[0-9A-Za-z!#$&'()*+,/:;=?@-._~]``); ``width`` in px (280-1280).
+        Raises WeChatError (40169 scene length, 40129 scene characters, 41030 page, 45009
+        more than 5,000 calls a minute, -1 busy)."""
         ...

@@ -1,13 +1,17 @@
-"""The live WeChat adapters: mini-program login over HTTPS, WeChat Pay APIv3 on wechatpayv3.
+"""The live WeChat adapters: mini-program login and codes over HTTPS, WeChat Pay APIv3 on
+wechatpayv3.
 
-Never called in tests (no network); the notification parsing shares ``siyu.wechat.crypto``
-with the sandbox, and that is what the tests exercise.
+Never called against WeChat in tests (no network): the notification parsing shares
+``siyu.wechat.crypto`` with the sandbox, and the HTTPS adapters take an ``httpx.Client`` that
+tests replace with an in-process fake of the platform.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +23,13 @@ from siyu.core.clock import SHANGHAI, utc_now
 from siyu.core.logging import get_logger
 from siyu.wechat import crypto
 from siyu.wechat.adapters import (
+    ERR_ACCESS_TOKEN_EXPIRED,
+    ERR_INVALID_ACCESS_TOKEN,
     ERR_SYSTEM_BUSY,
     MiniProgramSession,
     PayError,
     PaymentNotice,
+    PhoneNumber,
     RefundNotice,
     RefundResult,
     WeChatError,
@@ -31,6 +38,11 @@ from siyu.wechat.errors import WeChatNotConfigured
 from siyu.wechat.models import WeChatAccount
 
 JSCODE2SESSION_URL = "https://api.weixin.qq.com/sns/jscode2session"
+STABLE_TOKEN_URL = "https://api.weixin.qq.com/cgi-bin/stable_token"  # noqa: S105 - a URL
+UNLIMITED_CODE_URL = "https://api.weixin.qq.com/wxa/getwxacodeunlimit"
+PHONE_NUMBER_URL = "https://api.weixin.qq.com/wxa/business/getuserphonenumber"
+# Renew a token this long before WeChat says it expires (it lasts 7,200 s).
+TOKEN_MARGIN = timedelta(minutes=5)
 
 log = get_logger("siyu.wechat")
 
@@ -49,11 +61,54 @@ def read_secret(name: str) -> str:
 
 
 class LiveMiniProgramAuth:
-    """``code2Session`` against api.weixin.qq.com; the AppSecret comes from
-    ``<wechat_secrets_dir>/<AppID>.appsecret``."""
+    """``code2Session`` and ``getuserphonenumber`` against api.weixin.qq.com; the AppSecret
+    comes from ``<wechat_secrets_dir>/<AppID>.appsecret``. ``client`` (phone numbers) may be
+    an in-process fake of the platform in tests."""
 
-    def __init__(self, *, timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        *,
+        timeout: float = 5.0,
+        client: httpx.Client | None = None,
+        tokens: AccessTokens | None = None,
+    ) -> None:
         self.timeout = timeout
+        self.client = client
+        self.tokens = tokens
+
+    def phone_number(self, app_id: str, code: str) -> PhoneNumber:
+        """Exchange a getPhoneNumber code with the AppID's access token (``ACCESS_TOKENS``);
+        a token WeChat calls invalid or expired is fetched again once."""
+        tokens = self.tokens or ACCESS_TOKENS
+        client = self.client or httpx.Client(timeout=self.timeout)
+        try:
+            try:
+                data = self._phone_info(client, tokens, app_id, code)
+            except WeChatError as error:
+                if error.errcode not in {ERR_INVALID_ACCESS_TOKEN, ERR_ACCESS_TOKEN_EXPIRED}:
+                    raise
+                tokens.forget(app_id)
+                data = self._phone_info(client, tokens, app_id, code)
+        finally:
+            if self.client is None:
+                client.close()
+        info = data.get("phone_info")
+        if not isinstance(info, dict) or not info.get("purePhoneNumber"):
+            raise WeChatError(ERR_SYSTEM_BUSY, "no phone_info in the answer")
+        return PhoneNumber(
+            phone_number=str(info.get("phoneNumber") or info["purePhoneNumber"]),
+            pure_phone_number=str(info["purePhoneNumber"]),
+            country_code=str(info.get("countryCode") or "86"),
+        )
+
+    @staticmethod
+    def _phone_info(
+        client: httpx.Client, tokens: AccessTokens, app_id: str, code: str
+    ) -> dict[str, Any]:
+        token = tokens.get(client, app_id)
+        return _call_json(
+            client, "getuserphonenumber", PHONE_NUMBER_URL, {"code": code}, access_token=token
+        )
 
     def code_to_session(self, app_id: str, code: str) -> MiniProgramSession:
         params = {
@@ -76,6 +131,114 @@ class LiveMiniProgramAuth:
             unionid=str(data["unionid"]) if data.get("unionid") else None,
             session_key=str(data.get("session_key", "")),
         )
+
+
+@dataclass(frozen=True)
+class _Token:
+    value: str
+    renew_at: datetime
+
+
+class AccessTokens:
+    """Access tokens per AppID from ``cgi-bin/stable_token``, kept in this process until five
+    minutes before they expire. The stable token (not ``cgi-bin/token``) is used because
+    several siyu processes share one AppID: asking for it again returns the same token
+    instead of invalidating the others' copies. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._tokens: dict[str, _Token] = {}
+        self._lock = threading.Lock()
+
+    def get(self, client: httpx.Client, app_id: str) -> str:
+        """The AppID's token, fetched when missing or due. Raises WeChatError."""
+        with self._lock:
+            token = self._tokens.get(app_id)
+            if token is not None and utc_now() < token.renew_at:
+                return token.value
+            data = _call_json(
+                client,
+                "stable_token",
+                STABLE_TOKEN_URL,
+                {
+                    "grant_type": "client_credential",
+                    "appid": app_id,
+                    "secret": read_secret(f"{app_id}.appsecret"),
+                    "force_refresh": False,
+                },
+            )
+            if "access_token" not in data:
+                raise WeChatError(ERR_SYSTEM_BUSY, "no access_token in the answer")
+            lifetime = timedelta(seconds=int(data.get("expires_in", 7200)))
+            token = _Token(str(data["access_token"]), utc_now() + lifetime - TOKEN_MARGIN)
+            self._tokens[app_id] = token
+            return token.value
+
+    def forget(self, app_id: str) -> None:
+        """Drop the AppID's token (WeChat said it is invalid or expired)."""
+        with self._lock:
+            self._tokens.pop(app_id, None)
+
+
+ACCESS_TOKENS = AccessTokens()
+
+
+def _call_json(
+    client: httpx.Client, api: str, url: str, body: dict[str, Any], **params: str
+) -> dict[str, Any]:
+    """POST ``body`` as JSON and read a JSON answer; errcode != 0 raises WeChatError."""
+    try:
+        response = client.post(url, params=params, json=body)
+        data = response.json()
+    except (httpx.HTTPError, ValueError) as error:
+        log.warning("wechat_unreachable", api=api, error=type(error).__name__)
+        raise WeChatError(ERR_SYSTEM_BUSY, "WeChat could not be reached") from error
+    if not isinstance(data, dict):
+        raise WeChatError(ERR_SYSTEM_BUSY, "unexpected answer")
+    errcode = int(data.get("errcode") or 0)
+    if errcode != 0:
+        raise WeChatError(errcode, str(data.get("errmsg", "")))
+    return data
+
+
+class LiveMiniProgramCodes:
+    """``wxacode.getUnlimited`` against api.weixin.qq.com with the AppID's access token
+    (``ACCESS_TOKENS``); a token WeChat calls invalid or expired is fetched again once."""
+
+    def __init__(
+        self, *, client: httpx.Client | None = None, tokens: AccessTokens = ACCESS_TOKENS
+    ) -> None:
+        self.client = client or httpx.Client(timeout=10.0)
+        self.tokens = tokens
+
+    def unlimited_code(self, app_id: str, scene: str, page: str, width: int) -> bytes:
+        body: dict[str, Any] = {"scene": scene, "width": width, "check_path": True}
+        if page:
+            body["page"] = page
+        try:
+            return self._fetch(app_id, body)
+        except WeChatError as error:
+            if error.errcode not in {ERR_INVALID_ACCESS_TOKEN, ERR_ACCESS_TOKEN_EXPIRED}:
+                raise
+            self.tokens.forget(app_id)
+            return self._fetch(app_id, body)
+
+    def _fetch(self, app_id: str, body: dict[str, Any]) -> bytes:
+        token = self.tokens.get(self.client, app_id)
+        try:
+            response = self.client.post(
+                UNLIMITED_CODE_URL, params={"access_token": token}, json=body
+            )
+        except httpx.HTTPError as error:
+            log.warning("wechat_unreachable", api="getwxacodeunlimit", error=type(error).__name__)
+            raise WeChatError(ERR_SYSTEM_BUSY, "WeChat could not be reached") from error
+        # The image comes back as bytes; a refusal as JSON (with a 200 status).
+        if response.headers.get("content-type", "").startswith("image/"):
+            return response.content
+        try:
+            data = response.json()
+        except ValueError as error:
+            raise WeChatError(ERR_SYSTEM_BUSY, "unexpected answer") from error
+        raise WeChatError(int(data.get("errcode") or ERR_SYSTEM_BUSY), str(data.get("errmsg", "")))
 
 
 class LivePayGateway:

@@ -19,18 +19,18 @@ import tempfile
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import orjson
 from cryptography.hazmat.primitives.asymmetric import rsa
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from siyu.config import get_settings
 from siyu.core.clock import SHANGHAI, utc_now
+from siyu.jobs.deferral import defer_job
 from siyu.wechat import crypto
 from siyu.wechat.adapters import PayError, PaymentNotice, RefundNotice, RefundResult
 from siyu.wechat.errors import PrepayNotFound, SandboxTradeNotPayable
@@ -99,22 +99,7 @@ def defer_delivery(
     session: Session, task_name: str, args: Mapping[str, Any], *, delay_seconds: int
 ) -> int:
     """Queue a procrastinate job in the caller's transaction: it exists only if they commit."""
-    scheduled_at = utc_now() + timedelta(seconds=delay_seconds) if delay_seconds > 0 else None
-    return int(
-        session.execute(
-            text(
-                "SELECT unnest(procrastinate_defer_jobs_v1(ARRAY[ROW(:queue, :task, 0, NULL, "
-                "NULL, CAST(:args AS jsonb), CAST(:scheduled_at AS timestamptz))"
-                "::procrastinate_job_to_defer_v1]))"
-            ),
-            {
-                "queue": NOTIFY_QUEUE,
-                "task": task_name,
-                "args": orjson.dumps(dict(args)).decode(),
-                "scheduled_at": scheduled_at,
-            },
-        ).scalar_one()
-    )
+    return defer_job(session, task_name, args, queue=NOTIFY_QUEUE, delay_seconds=delay_seconds)
 
 
 def _schedule(

@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from sqlalchemy.orm import Session
 
 from siyu.config import get_settings
+from siyu.wechat.adapters import MiniProgramCodes
 from siyu.wechat.errors import WeChatNotConfigured
+from siyu.wechat.live import LiveMiniProgramCodes
 from siyu.wechat.models import WeChatAccount
+from siyu.wechat.sandbox import SANDBOX_MINI_PROGRAM
 
 
 def is_sandbox() -> bool:
     return get_settings().wechat_mode == "sandbox"
+
+
+@lru_cache(maxsize=1)
+def _live_codes() -> LiveMiniProgramCodes:
+    # One HTTP client (and its connection pool) for the process.
+    return LiveMiniProgramCodes()
+
+
+def mini_program_codes() -> MiniProgramCodes:
+    """Who draws mini-program codes: the sandbox (default) or WeChat itself (live)."""
+    if is_sandbox():
+        return SANDBOX_MINI_PROGRAM
+    return _live_codes()
 
 
 def sandbox_app_id(brand_id: int) -> str:

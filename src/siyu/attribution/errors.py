@@ -1,0 +1,13 @@
+"""Refusals of attribution and its report, each with a stable code."""
+
+from __future__ import annotations
+
+from siyu.core.errors import InvalidInput
+
+
+class InvalidAttributionSettings(InvalidInput):
+    code = "invalid_attribution_settings"
+
+
+class InvalidReportPeriod(InvalidInput):
+    code = "invalid_report_period"
