@@ -30,6 +30,7 @@ from tests.factories_loyalty import (
     LoyalMall,
     assert_books_balance,
     build_loyal_mall,
+    dispatch_all,
     give_points,
     ledger,
     make_member,
@@ -339,6 +340,27 @@ def test_merging_two_members_keeps_every_point_and_the_books_balanced(
     assert sorted(delta for _, delta, *_ in ledger(session, loyal)) == [50, 70, 99]
     assert_books_balance(session, loyal.brand_id, loyal.member_id)
     assert_books_balance(session, loyal.brand_id, other.id)
+
+
+def test_a_merge_that_sums_growth_past_a_threshold_moves_the_survivor_up_a_tier(
+    session: Session, db: Database, loyal: LoyalMall
+) -> None:
+    # given gold from 150, the member at 99 growth (silver) and another profile at 60
+    set_ladder(session, loyal.world, ("silver", 0, 1000), ("gold", 150, 1500))
+    paid_order(session, db, loyal, tees=1)
+    other = make_member(session, loyal.world, home_store_id=loyal.world.direct_store.id)
+    session.execute(update(Member).where(Member.id == other.id).values(growth_value=60))
+    session.commit()
+    # when the profiles merge and the outbox delivers MembersMerged
+    merge_members(session, loyal.brand_id, loyal.member_id, other.id, reason="test")
+    session.commit()
+    dispatch_all(db)
+    # then the survivor's 159 growth reaches gold
+    session.expire_all()
+    assert (member_row(session, loyal).growth_value, member_row(session, loyal).tier_code) == (
+        159,
+        "gold",
+    )
 
 
 def test_a_member_whose_growth_was_summed_moves_to_the_tier_it_reaches(
