@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 from siyu.access.rules import Actor
 from siyu.core.clock import utc_now
 from siyu.tracking import rules
-from siyu.tracking.ingestion import EventIngestor, PendingBatch, Principal
+from siyu.tracking.credentials import Principal
+from siyu.tracking.ingestion import EventIngestor, PendingBatch
 from siyu.tracking.models import TrackingEvent, TrackingWriteKey
 from siyu.tracking.schemas import WriteKeyCreate
 from siyu.tracking.service import create_write_key

@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session
 from siyu.core.errors import NotAuthenticated
 from siyu.db.session import Database
 from siyu.members.models import Member
+from siyu.tracking.credentials import Principal, credential_of
 from siyu.tracking.errors import InvalidWriteKey
-from siyu.tracking.ingestion import EventIngestor, Principal
+from siyu.tracking.ingestion import EventIngestor
 from siyu.tracking.service import key_digest
 from tests.factories import World, build_world
 from tests.factories_consumers import Shopper, make_consumer
@@ -137,31 +138,31 @@ def test_credentials_are_cached_refusals_too(
     _, key = make_write_key(session, world.system)
     session.commit()
     # when the ingestor authenticates it, the consumer's token and an unknown key
-    assert ingestor.cached_principal(key) is None
-    assert ingestor.load_principal(key) == Principal(world.brand.id)
-    assert ingestor.load_principal(shopper.token) == consumer_of(shopper)
+    assert ingestor.credentials.cached(key) is None
+    assert ingestor.credentials.load(key) == Principal(world.brand.id)
+    assert ingestor.credentials.load(shopper.token) == consumer_of(shopper)
     with pytest.raises(InvalidWriteKey):
-        ingestor.load_principal("siyuw_unknown")
+        ingestor.credentials.load("siyuw_unknown")
     # then later requests are answered from the cache, refusals included
     session.execute(text("DELETE FROM tracking_write_key"))
     session.commit()
-    assert ingestor.cached_principal(key) == Principal(world.brand.id)
-    assert ingestor.cached_principal(shopper.token) == consumer_of(shopper)
+    assert ingestor.credentials.cached(key) == Principal(world.brand.id)
+    assert ingestor.credentials.cached(shopper.token) == consumer_of(shopper)
     with pytest.raises(InvalidWriteKey):
-        ingestor.cached_principal("siyuw_unknown")
+        ingestor.credentials.cached("siyuw_unknown")
     # and a forgotten key is looked up again
-    ingestor.forget_credential(key_digest(key))
-    assert ingestor.cached_principal(key) is None
+    ingestor.credentials.forget(key_digest(key))
+    assert ingestor.credentials.cached(key) is None
     with pytest.raises(InvalidWriteKey):
-        ingestor.load_principal(key)
+        ingestor.credentials.load(key)
 
 
 def test_a_request_without_credentials_is_told_how_to_send_them() -> None:
     with pytest.raises(NotAuthenticated) as raised:
-        EventIngestor.credential_of(None, "  ")
+        credential_of(None, "  ")
     assert "X-Siyu-Write-Key" in raised.value.message
-    assert EventIngestor.credential_of("Bearer siyuc_x", None) == "siyuc_x"
-    assert EventIngestor.credential_of("Basic abc", "siyuw_k") == "siyuw_k"
+    assert credential_of("Bearer siyuc_x", None) == "siyuc_x"
+    assert credential_of("Basic abc", "siyuw_k") == "siyuw_k"
 
 
 def test_anonymous_events_of_a_linked_visitor_get_the_member_at_ingestion(

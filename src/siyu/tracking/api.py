@@ -23,6 +23,7 @@ from fastapi import APIRouter, BackgroundTasks, FastAPI, Request, Response, stat
 from siyu.core.clock import utc_now
 from siyu.core.errors import SiyuError
 from siyu.tracking import rules, service
+from siyu.tracking.credentials import credential_of
 from siyu.tracking.errors import BatchTooLarge
 from siyu.tracking.ingestion import EventIngestor
 from siyu.tracking.models import TrackingWriteKey
@@ -127,10 +128,10 @@ async def ingest_batch(
 ) -> bytes:
     """Authenticate, validate and ingest one batch; the JSON answer. Raises SiyuError."""
     ingestor = ingestor_of(app)
-    credential = EventIngestor.credential_of(authorization, write_key)
-    principal = ingestor.cached_principal(credential)
+    credential = credential_of(authorization, write_key)
+    principal = ingestor.credentials.cached(credential)
     if principal is None:
-        principal = await anyio.to_thread.run_sync(ingestor.load_principal, credential)
+        principal = await anyio.to_thread.run_sync(ingestor.credentials.load, credential)
     body = await read_body()
     received_at = utc_now()
     parsed = rules.parse_batch(body, received_at, may_name_member=principal.may_name_member)
@@ -257,9 +258,9 @@ def _issued(row: TrackingWriteKey, key: str) -> WriteKeyIssuedOut:
 def _forget(request: Request, background: BackgroundTasks, digest: str) -> None:
     """Drop a rotated or revoked key from this process's cache now, and again after the
     commit (background tasks run after it), so no request in between can cache it anew."""
-    ingestor = ingestor_of(request.app)
-    ingestor.forget_credential(digest)
-    background.add_task(ingestor.forget_credential, digest)
+    credentials = ingestor_of(request.app).credentials
+    credentials.forget(digest)
+    background.add_task(credentials.forget, digest)
 
 
 @router.get("/write-keys", response_model=list[WriteKeyOut])

@@ -1,13 +1,7 @@
-"""Ingesting tracking events: who may send them, and group commit into PostgreSQL.
+"""Ingesting tracking events: group commit into PostgreSQL.
 
-**Authentication** (``cached_principal``, else ``load_principal``): a consumer token
-(``Bearer siyuc_``: the consumer's events, tied to their member), a brand's storefront write key
-(``X-Siyu-Write-Key``: anonymous visitors) or a staff/integration token with
-``tracking:write`` (server-side events, which may name a member). Each credential's SHA-256
-digest is cached per process for ``CREDENTIAL_TTL`` seconds (refusals for
-``REFUSAL_TTL``), so a request costs no query; a revoked or expired consumer or staff token
-keeps writing events for at most that long in a process that saw it. Rotating or revoking a
-write key drops it from this process's cache at once (``forget_credential``).
+**Authentication** is siyu.tracking.credentials (``EventIngestor.credentials``): a credential
+costs no query once cached.
 
 **Group commit** (``EventIngestor.ingest``): a request hands its validated events to the
 ingestor and waits; a flusher thread takes everything waiting, resolves scene keys, stores,
@@ -38,7 +32,6 @@ tests call ``submit`` and ``flush`` explicitly.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import threading
 import time
 from collections.abc import Callable
@@ -49,25 +42,17 @@ from typing import Any
 import anyio.to_thread
 import psycopg
 from psycopg import errors as pg_errors
-from sqlalchemy.orm import Session
 
-from siyu.access.rules import Permission
-from siyu.access.service import API_TOKEN_PREFIX, authenticate_token
-from siyu.consumers.service import CONSUMER_TOKEN_PREFIX, authenticate_consumer
-from siyu.core.clock import utc_now
-from siyu.core.errors import NotAuthenticated, SiyuError
 from siyu.core.logging import get_logger
 from siyu.db.embedded import libpq_conninfo
 from siyu.db.session import Database
 from siyu.tracking import rules, service
-from siyu.tracking.errors import InvalidWriteKey
+from siyu.tracking.credentials import CredentialCache, Principal
 from siyu.tracking.locks import share_visitor_links
 from siyu.tracking.rules import EventIn, EventKind, IngestOutcome, ParsedBatch, Rejection
 
 log = get_logger("siyu.tracking")
 
-CREDENTIAL_TTL = 30.0
-REFUSAL_TTL = 5.0
 REFERENCE_TTL = 60.0
 VISITOR_TTL = 60.0
 # A store missing from the cached list reloads it, at most this often per brand.
@@ -113,16 +98,6 @@ RAISE_LAST_VISITS = (
     " AND (m.last_visit_at IS NULL OR m.last_visit_at < locked.at))"
     " SELECT brand_id, id FROM locked"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who sends a batch: the brand, and the consumer and member the events belong to."""
-
-    brand_id: int
-    consumer_id: int | None = None
-    member_id: int | None = None
-    may_name_member: bool = False
 
 
 @dataclass(eq=False, slots=True)
@@ -212,12 +187,9 @@ class _Stores:
     ids: frozenset[int]
 
 
-def _digest(credential: str) -> str:
-    return hashlib.sha256(credential.encode()).hexdigest()
-
-
 class EventIngestor:
-    """Authenticates senders and writes their events with group commit (module doc).
+    """Writes senders' events with group commit (module doc); ``credentials`` authenticates
+    the senders.
 
     Thread-safe. ``background=True`` starts ``flushers`` threads on the first submit, each
     with its own connection; ``stop`` flushes what is left and closes them.
@@ -234,7 +206,7 @@ class EventIngestor:
         self._inline_lock = threading.Lock()
         self._inline_connection: psycopg.Connection[Any] | None = None
         self._staging_until = 0.0
-        self._credentials: dict[str, tuple[float, Principal | SiyuError]] = {}
+        self.credentials = CredentialCache(database)
         self._scenes: dict[tuple[int, str], tuple[float, int | None]] = {}
         self._stores: dict[int, _Stores] = {}
         self._known: dict[tuple[str, int, int], float] = {}
@@ -242,70 +214,6 @@ class EventIngestor:
         self._late_visits: list[tuple[int, int, datetime]] = []
         self._late_visits_lock = threading.Lock()
         self._visits_written: dict[tuple[int, int], tuple[float, datetime]] = {}
-
-    # ------------------------------------------------------------ authentication
-
-    @staticmethod
-    def credential_of(authorization: str | None, write_key: str | None) -> str:
-        """The credential a request presents; raises NotAuthenticated when there is none."""
-        if authorization:
-            scheme, _, token = authorization.partition(" ")
-            if scheme.lower() == "bearer" and token.strip():
-                return token.strip()
-        if write_key and write_key.strip():
-            return write_key.strip()
-        raise NotAuthenticated(
-            "Send a consumer token or a staff token with tracking:write as"
-            " 'Authorization: Bearer ...', or a storefront write key as 'X-Siyu-Write-Key'."
-        )
-
-    def cached_principal(self, credential: str) -> Principal | None:
-        """The principal cached for ``credential`` (raising a cached refusal), or None."""
-        entry = self._credentials.get(_digest(credential))
-        if entry is None or entry[0] < time.monotonic():
-            return None
-        value = entry[1]
-        if isinstance(value, SiyuError):
-            raise type(value)(value.message, field=value.field, extra=value.extra)
-        return value
-
-    def load_principal(self, credential: str) -> Principal:
-        """Authenticate against the database (blocking) and cache the answer, refusals too.
-        Raises InvalidToken, InvalidWriteKey, PermissionDenied."""
-        digest = _digest(credential)
-        now = time.monotonic()
-        try:
-            with self.database.unit_of_work() as session:
-                principal, ttl = self._authenticate(session, credential)
-        except SiyuError as error:
-            self._remember(digest, (now + REFUSAL_TTL, error))
-            raise
-        self._remember(digest, (now + ttl, principal))
-        return principal
-
-    def _authenticate(self, session: Session, credential: str) -> tuple[Principal, float]:
-        if credential.startswith(CONSUMER_TOKEN_PREFIX):
-            context = authenticate_consumer(session, credential)
-            remaining = (context.session.expires_at - utc_now()).total_seconds()
-            principal = Principal(context.brand.id, context.consumer.id, context.consumer.member_id)
-            return principal, max(0.0, min(CREDENTIAL_TTL, remaining))
-        if credential.startswith(service.WRITE_KEY_PREFIX):
-            brand_id, _ = service.authenticate_write_key(session, credential)
-            return Principal(brand_id), CREDENTIAL_TTL
-        if credential.startswith(API_TOKEN_PREFIX):
-            actor = authenticate_token(session, credential).actor
-            actor.require(Permission.TRACKING_WRITE)
-            return Principal(actor.brand_id, may_name_member=True), CREDENTIAL_TTL
-        raise InvalidWriteKey("The credential is neither a siyu token nor a write key.")
-
-    def _remember(self, digest: str, entry: tuple[float, Principal | SiyuError]) -> None:
-        if len(self._credentials) >= CACHE_LIMIT:
-            self._credentials.clear()
-        self._credentials[digest] = entry
-
-    def forget_credential(self, digest: str) -> None:
-        """Drop a credential (by its SHA-256 hex digest) from this process's cache."""
-        self._credentials.pop(digest, None)
 
     # ------------------------------------------------------------ submitting
 

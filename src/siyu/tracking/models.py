@@ -53,6 +53,9 @@ class TrackingEvent(TenantKey, Base):
             "brand_id",
             "member_id",
             "occurred_at",
+            # kind and name ride along so a segment's per-member event check is an index-only
+            # scan (bench/segment.py: 1.78 s without them, 0.45 s with)
+            postgresql_include=["kind", "name"],
             postgresql_where=text("member_id IS NOT NULL"),
         ),
         Index(

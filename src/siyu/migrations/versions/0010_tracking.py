@@ -121,6 +121,7 @@ def upgrade() -> None:
         "tracking_event",
         ["brand_id", "member_id", "occurred_at"],
         unique=False,
+        postgresql_include=["kind", "name"],
         postgresql_where=sa.text("member_id IS NOT NULL"),
     )
     op.create_index(
