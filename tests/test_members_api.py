@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from siyu.consent.rules import ChangedBy, Channel
+from siyu.consent.service import change_consent
+from siyu.core.clock import format_shanghai, utc_now
+from siyu.loyalty.models import PointsLot
+from siyu.loyalty.schemas import PointsAdjustmentIn
+from siyu.loyalty.service import adjust_points
+from siyu.members import profile
 from siyu.members.identity import register_member
+from siyu.segments.tags import tag_member
+from siyu.touchpoints.models import TouchpointCode
 from siyu.wechat.sandbox import SANDBOX_MINI_PROGRAM
 from tests.factories import World, build_world
 from tests.factories_consumers import make_payment
+from tests.factories_loyalty import set_ladder
 from tests.factories_members import log_in, member_of, pos_member, shelf_code
+from tests.factories_segments import make_event, make_offline_order, make_segment, make_tag
 from tests.helpers import assert_problem
 from tests.test_console_pages import HX
 from tests.test_console_pages import log_in as console_log_in
@@ -285,6 +298,135 @@ def test_the_console_360_page(client: TestClient, world: World, people: People) 
     assert "WEB-1" in page.text
     assert "Available with the guides issue." in page.text
     assert "Available with the marketing issue." in page.text
+
+
+def part_of(html: str, element_id: str) -> str:
+    """The page's text from the element with ``element_id`` to the end of its table or
+    section."""
+    start = html.index(f'id="{element_id}"')
+    ends = [html.find(tag, start) for tag in ("</table>", "</section>")]
+    return html[start : min(end for end in ends if end != -1)]
+
+
+def test_the_console_360_page_renders_every_domains_section(
+    session: Session, client: TestClient, world: World, people: People
+) -> None:
+    # given the scanned member: gold on a three-tier ladder, points given in April and 20 more
+    # about to expire, a brand tag, in a segment of gold members, an SMS opt-out taken by
+    # staff, a POS receipt with a return, and two tracked steps (one from a shelf code)
+    member, system, guide = people.scanned, world.system, world.staff["guide"]
+    member.growth_value = 250
+    session.commit()
+    set_ladder(session, world, ("silver", 0, 1000), ("gold", 200, 1000), ("platinum", 1000, 1000))
+    adjust_points(
+        session,
+        system,
+        member.id,
+        PointsAdjustmentIn(delta=500, reason="welcome"),
+        idempotency_key="welcome",
+        now=APR,
+    )
+    adjust_points(
+        session,
+        system,
+        member.id,
+        PointsAdjustmentIn(delta=20, reason="old"),
+        idempotency_key="old",
+        now=utc_now() - timedelta(days=355),
+    )
+    vip = make_tag(session, system, "vip", group="Value")
+    tag_member(session, system, member.id, vip.id)
+    gold = make_segment(session, system, {"tier": {"in": ["gold"]}}, name="Gold members")
+    change_consent(
+        session,
+        world.brand.id,
+        member.id,
+        channel=Channel.SMS,
+        opted_in=False,
+        changed_by=ChangedBy.STAFF,
+        source="console",
+        staff_id=guide.id,
+        at=datetime(2026, 4, 12, 2, 0, tzinfo=UTC),
+    )
+    receipt = make_offline_order(
+        session,
+        member,
+        world.direct_store.id,
+        None,
+        placed_at=datetime(2026, 4, 11, 3, 30, tzinfo=UTC),
+        total_fen=12_900,
+        refunded_fen=3_000,
+    )
+    scene_key = session.scalars(
+        select(TouchpointCode.scene_key).where(
+            TouchpointCode.brand_id == world.brand.id,
+            TouchpointCode.touchpoint_id == people.touchpoint_id,
+        )
+    ).first()
+    scanned = make_event(
+        session, world.brand.id, member, "scan", datetime(2026, 4, 13, 1, 0, tzinfo=UTC)
+    )
+    scanned.touchpoint_id, scanned.scene_key = people.touchpoint_id, scene_key
+    make_event(session, world.brand.id, member, "visit", datetime(2026, 4, 14, 1, 0, tzinfo=UTC))
+    session.commit()
+    soon = session.scalar(
+        select(PointsLot.expires_at).where(
+            PointsLot.brand_id == world.brand.id,
+            PointsLot.member_id == member.id,
+            PointsLot.points == 20,
+        )
+    )
+    # when the acquiring guide opens the member's page
+    console_log_in(client, world, "guide")
+    page = client.get(f"/console/members/{member.id}")
+    # then each domain's section is laid out, times in Shanghai and money in yuan
+    assert page.status_code == 200, page.text
+    html = page.text
+    loyalty = part_of(html, "loyalty")
+    assert "Gold <code>gold</code>" in loyalty
+    assert "250 · 750 to <code>platinum</code>" in loyalty
+    assert "520 points" in loyalty
+    assert f"20 points · next expiry {format_shanghai(soon)}" in loyalty
+    ledger = part_of(html, "loyalty-ledger")
+    assert '<td class="nowrap">2026-04-10 10:00</td>' in ledger
+    assert '<td class="num">+500</td>' in ledger
+    assert "points_adjustment #" in ledger and "· welcome</td>" in ledger
+    assert "Value · Tag vip</span>" in part_of(html, "tags")
+    assert f'<a href="/console/segments/{gold.id}">Gold members</a>' in part_of(html, "segments")
+    sms = part_of(html, "consent-channels").split("<code>sms</code>")[1].split("</tr>")[0]
+    assert "No 不接收" in sms
+    assert "Opt-in based 需授权" in sms
+    assert "2026-04-12 10:00 by staff · console" in sms
+    offline = part_of(html, "offline-orders")
+    assert f"<code>{receipt.order_number}</code>" in offline
+    assert "2026-04-11 11:30" in offline
+    assert '<td class="num">129.00</td>' in offline
+    assert '<td class="num">30.00</td>' in offline
+    assert "POS-SKU × 1" in offline
+    steps = part_of(html, "journey-steps")
+    assert steps.index("2026-04-14 09:00") < steps.index("2026-04-13 09:00")  # newest first
+    assert f"<code>{scene_key}</code>" in steps
+    assert "Unknown source 未知来源" in steps
+    assert '<span class="tag">shelf_code</span>' in steps
+    assert world.direct_store.name in steps
+    assert "13812340001" not in html
+
+
+def test_the_console_360_says_which_domains_are_not_installed(
+    client: TestClient, world: World, people: People, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a deployment without the other domains' modules
+    for name, read in profile.DOMAIN_SECTIONS.items():
+        missing = dataclasses.replace(read, module=f"siyu.not_installed_{name}")
+        monkeypatch.setitem(profile.DOMAIN_SECTIONS, name, missing)
+    # when HQ opens a member's page
+    console_log_in(client, world, "hq_operator")
+    page = client.get(f"/console/members/{people.scanned.id}")
+    # then each of those sections says so, and the members' own sections are still there
+    assert page.status_code == 200, page.text
+    for what in ("loyalty", "tagging", "segmentation", "consent", "the POS import", "tracking"):
+        assert f'<p class="muted">Not available: {what} is not installed' in page.text
+    assert "WEB-1" in page.text
 
 
 def test_the_console_hides_members_outside_scope(

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from siyu.consent.rules import CHANNEL_LABELS, REASON_LABELS
 from siyu.core.clock import SHANGHAI
 from siyu.core.errors import InvalidInput
 from siyu.members import profile, service
@@ -27,6 +28,7 @@ router = APIRouter()
 
 STORE_LIMIT = 1000  # stores offered in the filter; more than any one person runs
 STAGE_CHOICES = {stage.value: label for stage, label in STAGE_LABELS.items()}
+DECISIONS_SHOWN = 10  # the latest send decisions on the 360; the consent pages have the rest
 Filter = Annotated[str, Query(max_length=100)]
 
 
@@ -37,6 +39,12 @@ def _optional_store(value: str) -> int | None:
     if not value.isdigit():
         raise InvalidInput(f"'{value}' is not a store.", field="store_id")
     return int(value)
+
+
+def _moment(value: str | None) -> datetime | None:
+    """A moment of another domain's section (JSON data: ISO 8601 text) back as a datetime,
+    for the ``shanghai`` filter."""
+    return datetime.fromisoformat(value) if value else None
 
 
 def _day_start(value: str, field: str) -> datetime | None:
@@ -122,5 +130,9 @@ def member_page(request: Request, member_id: int, session: Uow, ctx: ConsoleCont
             "member": view.member,
             "stage_labels": STAGE_CHOICES,
             "yuan": format_yuan,
+            "at": _moment,
+            "channel_labels": {channel.value: label for channel, label in CHANNEL_LABELS.items()},
+            "reason_labels": {reason.value: label for reason, label in REASON_LABELS.items()},
+            "decisions_shown": DECISIONS_SHOWN,
         },
     )

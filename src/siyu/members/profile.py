@@ -63,7 +63,7 @@ class DomainRead:
 
 DOMAIN_SECTIONS: dict[str, DomainRead] = {
     "loyalty": DomainRead("siyu.loyalty.service", "member_loyalty", None),
-    "tags": DomainRead("siyu.segments.service", "member_tags", None),
+    "tags": DomainRead("siyu.segments.tags", "member_tags", None),
     "segments": DomainRead("siyu.segments.service", "member_segments", []),
     "consent": DomainRead("siyu.consent.service", "member_consent", None),
     "journey": DomainRead(
