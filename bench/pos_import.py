@@ -17,8 +17,8 @@ file has SIYU_BENCH_MEMBERS members (default 5,000; half with a POS number and a
 quarter each with only one). The order file has SIYU_BENCH_ROWS rows (default 100,000): receipts
 of 1-5 lines, 60% naming a member (by POS number, else phone), 5% of lines an SKU code the
 catalog does not know, 3% returned items; SIYU_BENCH_BASELINE_ROWS (default 3,000) rows for the
-baseline. Members are created one by one through ``register_member`` (the members domain's
-API), so their figure is members/s, reported but without a goal.
+baseline. New members are created in one set-based call of ``register_members`` (the members
+domain's API); their figure is members/s, reported but without a goal.
 """
 
 from __future__ import annotations

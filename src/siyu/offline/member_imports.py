@@ -7,8 +7,8 @@ one of the importer's stores. ``joined_at`` defaults to the time of the import.
 
 Each row is matched to a member by its POS member number, then by its phone (normalized to the
 11-digit mainland form):
-- nobody: a new member joins (``siyu.members.identity.register_member``, join channel ``pos``)
-  with both identifiers;
+- nobody: a new member joins (``siyu.members.identity.register_members``, all new members of
+  the file at once, join channel ``pos``) with both identifiers;
 - one member: the identifiers it lacks are attached, and blank profile fields (name, gender,
   birthday, home store) filled; never overwritten. A prospect (known online, never joined)
   joins with the row's ``joined_at``;
@@ -40,7 +40,7 @@ from siyu.core.csvfile import (
     import_writes,
     report_progress,
 )
-from siyu.members.identity import IdentityKind, add_identities, register_member
+from siyu.members.identity import IdentityKind, NewMember, add_identities, register_members
 from siyu.members.locks import lock_members
 from siyu.members.membership import join_member
 from siyu.members.models import Member
@@ -149,19 +149,22 @@ def import_pos_members(
         raise ImportRejected(errors)
     updated = 0
     now = utc_now()
-    new: list[tuple[Member, _Row]] = []
-    # Without autoflush each member's events go out with the next member's row (a statement
-    # per member saved); register_member flushes what it needs itself.
+    new: list[_Row] = []
+    # Without autoflush the matched members' changes and events go out in one flush at the end
+    # rather than a flush per statement the next member issues.
     with import_writes("members"), session.no_autoflush:
         for done, row in enumerate(rows, start=1):
             member = members.get(matches.get(row.line, 0))
             if member is None:
-                new.append((_register(session, actor.brand_id, row, now), row))
+                new.append(row)
             elif _complete(session, actor.brand_id, member, row, owners, now):
                 updated += 1
             report_progress(progress, "writing", done, len(rows))
         session.flush()
-        _set_profiles(session, actor.brand_id, new)
+        member_ids = register_members(
+            session, actor.brand_id, [_new_member(row, now) for row in new], source=SOURCE
+        )
+        _set_profiles(session, actor.brand_id, list(zip(member_ids, new, strict=True)))
     created = len(new)
     report = PosImportReport(
         kind=ImportKind.POS_MEMBERS.value,
@@ -277,12 +280,9 @@ def _lock_members(session: Session, brand_id: int, member_ids: set[int]) -> dict
 # ---------------------------------------------------------------- writing
 
 
-def _register(session: Session, brand_id: int, row: _Row, now: datetime) -> Member:
-    return register_member(
-        session,
-        brand_id,
+def _new_member(row: _Row, now: datetime) -> NewMember:
+    return NewMember(
         identities=[(POS, row.pos_number)] if row.pos_number else [],
-        source=SOURCE,
         joined_at=row.joined_at or now,
         join_channel=JOIN_CHANNEL,
         phone=row.phone,
@@ -292,15 +292,15 @@ def _register(session: Session, brand_id: int, row: _Row, now: datetime) -> Memb
     )
 
 
-def _set_profiles(session: Session, brand_id: int, profiles: list[tuple[Member, _Row]]) -> None:
-    """Gender and birthday of new members (register_member does not take them), in one
+def _set_profiles(session: Session, brand_id: int, profiles: list[tuple[int, _Row]]) -> None:
+    """Gender and birthday of new members (register_members does not take them), in one
     UPDATE rather than one per member."""
-    given = [(member, row) for member, row in profiles if row.gender or row.birthday]
+    given = [(member_id, row) for member_id, row in profiles if row.gender or row.birthday]
     if not given:
         return
     source = (
         func.unnest(
-            literal([member.id for member, _ in given], ARRAY(BigInteger())),
+            literal([member_id for member_id, _ in given], ARRAY(BigInteger())),
             literal([row.gender for _, row in given], ARRAY(String())),
             literal([row.birthday for _, row in given], ARRAY(Date())),
         )
@@ -313,8 +313,6 @@ def _set_profiles(session: Session, brand_id: int, profiles: list[tuple[Member, 
         .values(gender=source.c.gender, birthday=source.c.birthday)
         .execution_options(synchronize_session=False)
     )
-    for member, _ in given:
-        session.expire(member, ["gender", "birthday"])
 
 
 def _complete(
