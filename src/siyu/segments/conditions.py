@@ -6,6 +6,7 @@ Parsing, normalising and combining them is siyu.segments.rules.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Sequence
 from datetime import date
 from typing import Annotated, Any, ClassVar, Literal
@@ -39,8 +40,9 @@ class Condition(BaseModel):
         dumped: dict[str, Any] = self.model_dump(mode="json", by_alias=True, exclude_none=True)
         return dumped
 
+    @abstractmethod
     def describe(self) -> str:
-        raise NotImplementedError  # pragma: no cover - every condition describes itself
+        """The condition in words, for the segment editor."""
 
 
 def _list(values: Sequence[object]) -> str:
