@@ -14,9 +14,11 @@ from sqlalchemy.orm import Session
 
 from siyu.access.rules import Actor
 from siyu.core.clock import utc_now
+from siyu.db.session import Database
 from siyu.tracking import rules
 from siyu.tracking.credentials import Principal
 from siyu.tracking.ingestion import EventIngestor, PendingBatch
+from siyu.tracking.loading import EventLoader
 from siyu.tracking.models import TrackingEvent, TrackingWriteKey
 from siyu.tracking.schemas import WriteKeyCreate
 from siyu.tracking.service import create_write_key
@@ -48,9 +50,28 @@ def make_write_key(
 
 
 def post_events(
-    client: TestClient, headers: dict[str, str], events: list[dict[str, Any]]
+    client: TestClient,
+    headers: dict[str, str],
+    events: list[dict[str, Any]],
+    *,
+    load: bool = True,
 ) -> Response:
-    return client.post("/api/storefront/events", headers=headers, json={"events": events})
+    """POST a batch; then, unless ``load`` is False, load what is waiting into
+    ``tracking_event`` as the worker's loader job would."""
+    response = client.post("/api/storefront/events", headers=headers, json={"events": events})
+    if load:
+        load_events(client.app.state.database)  # type: ignore[attr-defined]
+    return response
+
+
+def load_events(database: Database) -> int:
+    """Run the loader once over every waiting batch (a fresh loader: no cache from earlier
+    tests); returns the events loaded."""
+    loader = EventLoader(database)
+    try:
+        return loader.load_pending()
+    finally:
+        loader.close()
 
 
 def write_key_headers(key: str) -> dict[str, str]:
@@ -65,12 +86,13 @@ def queue_batch(
 ) -> PendingBatch:
     """Validate ``events`` and queue them on ``ingestor`` without flushing."""
     received_at = received_at or utc_now()
+    body = orjson.dumps({"events": events})
     parsed = rules.parse_batch(
-        orjson.dumps({"events": events}),
+        body,
         received_at,
         may_name_member=principal.may_name_member,
     )
-    batch = PendingBatch(principal, received_at, parsed)
+    batch = PendingBatch(principal, received_at, parsed, body)
     ingestor.submit(batch)
     return batch
 

@@ -152,17 +152,19 @@ def test_a_resent_batch_changes_nothing(
     batch = [event("visit", event_id=f"r-{n}") for n in range(5)]
     assert post_events(client, shopper.headers, batch).json()["accepted"] == 5
     before = row_counts(session)
-    # when it is sent again
+    # when it is sent again and loaded
     again = post_events(client, shopper.headers, batch)
-    # then every event is a duplicate and nothing was written
+    # then it is accepted (the client may forget it) and no event was stored twice
     assert again.status_code == 200
-    assert again.json() == {"accepted": 0, "duplicates": 5, "rejected": []}
+    assert again.json() == {"accepted": 5, "duplicates": 0, "rejected": []}
     assert row_counts(session) == before
-    # and a batch overlapping it stores only the new events
+    # and a batch overlapping it, repeating one of its own events, stores only the new event
     overlap = post_events(
-        client, shopper.headers, [*batch[3:], event("visit", event_id="r-new"), batch[0]]
+        client,
+        shopper.headers,
+        [*batch[3:], event("visit", event_id="r-new"), batch[0], event("visit", event_id="r-new")],
     )
-    assert summary(overlap.json()) == (1, 3, [])
+    assert summary(overlap.json()) == (4, 1, [])
     assert len(stored_events(session, world.brand.id)) == 6
 
 

@@ -24,6 +24,7 @@ from siyu.members.jobs import tasks as members_tasks
 from siyu.orders.jobs import tasks as orders_tasks
 from siyu.segments.jobs import tasks as segments_tasks
 from siyu.touchpoints.jobs import tasks as touchpoints_tasks
+from siyu.tracking.jobs import tasks as tracking_tasks
 from siyu.wechat.jobs import tasks as wechat_tasks
 
 tasks = procrastinate.Blueprint()
@@ -57,6 +58,7 @@ def make_job_app(database_url: str) -> procrastinate.App:
             "siyu.touchpoints.jobs",
             "siyu.attribution.jobs",
             "siyu.segments.jobs",
+            "siyu.tracking.jobs",
         ],
     )
     app.add_tasks_from(tasks, namespace="siyu")
@@ -69,4 +71,5 @@ def make_job_app(database_url: str) -> procrastinate.App:
     app.add_tasks_from(members_tasks, namespace="siyu")
     app.add_tasks_from(attribution_tasks, namespace="siyu")
     app.add_tasks_from(segments_tasks, namespace="siyu")
+    app.add_tasks_from(tracking_tasks, namespace="siyu")
     return app

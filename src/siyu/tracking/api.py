@@ -135,7 +135,7 @@ async def ingest_batch(
     body = await read_body()
     received_at = utc_now()
     parsed = rules.parse_batch(body, received_at, may_name_member=principal.may_name_member)
-    outcome = await ingestor.ingest(principal, parsed, received_at)
+    outcome = await ingestor.ingest(principal, parsed, received_at, body)
     return orjson.dumps(outcome.as_json())
 
 
@@ -230,10 +230,13 @@ async def ingest_events(request: Request) -> Response:
     Send a consumer token (``Authorization: Bearer siyuc_...``: the consumer's events), the
     brand's storefront write key (``X-Siyu-Write-Key``: anonymous visitors) or a staff or
     integration token with ``tracking:write`` (server-side events, which may name
-    ``member_id``). The answer is 200 once the events are durably stored: ``accepted`` new
-    events, ``duplicates`` (event ids already stored: a resent batch changes nothing) and
-    ``rejected`` events with their index, code and reason; the other events of the batch are
-    kept. A scene key the brand never issued is stored as an unknown source (no touchpoint).
+    ``member_id``). The answer is 200 once the events are durably stored: ``accepted``
+    events, ``duplicates`` (repeating an event id earlier in the same batch) and ``rejected``
+    events with their index, code and reason; the other events of the batch are kept.
+    Accepted events are queryable (journeys, segments, reports) within about a second, once
+    the loader has moved them; an event id stored before is accepted again and stored once,
+    so a resent batch changes nothing. A scene key the brand never issued is stored as an
+    unknown source (no touchpoint).
     """
     answer = await ingest_batch(
         request.app,

@@ -1,15 +1,15 @@
 """Locks of tracking, in the order they are taken.
 
 1. The brand's *visitor links* advisory lock (``hashtextextended('tracking-visitors:<brand>')``):
-   an ingestion flush that writes events with an anonymous id and no member holds it shared
-   for its transaction, and looks their visitors up only after taking it. Stitching passes
-   through it exclusively (``wait_for_flushes``: taken and released in one statement, so
-   nothing is held afterwards) before it updates events, so every flush that could have
+   a load (siyu.tracking.loading) writing events with an anonymous id and no member holds it
+   shared for its transaction, and looks their visitors up only after taking it. Stitching passes
+   through it exclusively (``wait_for_loads``: taken and released in one statement, so
+   nothing is held afterwards) before it updates events, so every load that could have
    missed a new link has committed by then and its events are stitched, and every later
-   flush sees the link.
+   load sees the link.
 2. ``lock_write_key`` (FOR UPDATE).
 
-Member rows whose last visit is raised are locked in (brand_id, id) order: by a flush with
+Member rows whose last visit is raised are locked in (brand_id, id) order: by a load with
 SKIP LOCKED (it never waits for them), by ``record_last_visits`` in a transaction of its own
 that holds no tracking lock.
 """
@@ -36,7 +36,7 @@ _PASS_VISITOR_LINKS = text(
 
 def share_visitor_links(cursor: Cursor[Any], brand_ids: Iterable[int]) -> None:
     """Hold the visitor links of ``brand_ids`` shared until the cursor's transaction ends
-    (taken in key order). A statement without parameters: it runs on every flush."""
+    (taken in key order). A statement without parameters: it runs on every load."""
     keys = sorted(VISITOR_LINKS_KEY.format(brand_id=int(b)) for b in set(brand_ids))
     cursor.execute(
         "SELECT "
@@ -44,8 +44,8 @@ def share_visitor_links(cursor: Cursor[Any], brand_ids: Iterable[int]) -> None:
     )
 
 
-def wait_for_flushes(session: Session, brand_id: int) -> None:
-    """Return once every ingestion flush of the brand running now has ended; holds nothing."""
+def wait_for_loads(session: Session, brand_id: int) -> None:
+    """Return once every load of the brand running now has ended; holds nothing."""
     session.execute(_PASS_VISITOR_LINKS, {"key": VISITOR_LINKS_KEY.format(brand_id=brand_id)})
 
 

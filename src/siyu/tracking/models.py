@@ -1,6 +1,11 @@
 """Tracking: the events the storefront and servers report, the anonymous visitors stitched to
 members, and the brands' storefront write keys.
 
+Events reach ``tracking_event`` in two steps (siyu.tracking.ingestion, siyu.tracking.loading):
+the API validates a batch and appends it whole, as the client sent it, to ``tracking_batch``
+(one unindexed row per request: what keeps the answer cheap), and the loader job moves the
+batches into ``tracking_event`` in the background, deduplicating by event id.
+
 ``tracking_event`` is append-only and the hottest table of siyu (goal: 150,000 rows/s through
 the API), so it carries only the foreign keys the house rules demand: the brand (TenantKey) and
 the member (merges repoint it). ``consumer_id``, ``touchpoint_id``, ``store_id``,
@@ -16,10 +21,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
+    Boolean,
     CheckConstraint,
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     String,
     UniqueConstraint,
     text,
@@ -90,6 +98,32 @@ class TrackingEvent(TenantKey, Base):
     product_id: Mapped[int | None]
     sku_id: Mapped[int | None]
     properties: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+
+
+class TrackingBatch(TenantKey, Base):
+    """A batch of events accepted by the API and not loaded into ``tracking_event`` yet.
+
+    ``body`` is the request body as received (validated: it is parsed again by the loader the
+    same way, against ``received_at``); ``skipped`` lists the indices of its events that were
+    not accepted (malformed, naming what the brand does not have, or repeating an event id of
+    the batch). The sender is kept as the credential resolved it. The loader deletes the row
+    in the transaction that writes its events, so each batch is loaded exactly once; a batch
+    that cannot be loaded is set aside with ``failed_at`` and ``error`` and kept. No index
+    beyond the primary key and no foreign key but the brand: a row costs PostgreSQL about as
+    much as one event of ``tracking_event`` does.
+    """
+
+    __tablename__ = "tracking_batch"
+
+    received_at: Mapped[datetime]
+    consumer_id: Mapped[int | None]
+    member_id: Mapped[int | None]
+    may_name_member: Mapped[bool] = mapped_column(Boolean)
+    event_count: Mapped[int] = mapped_column(Integer)
+    skipped: Mapped[list[int]] = mapped_column(ARRAY(Integer))
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    failed_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(String(500))
 
 
 class AnonymousVisitor(TenantKey, Timestamps, Base):

@@ -97,13 +97,14 @@ class Rejection:
 
 @dataclass(slots=True)
 class ParsedBatch:
-    """The valid events (with their indices in the batch), the rejected ones, and how many
-    repeated an earlier event id of the same batch."""
+    """The valid events (with their indices in the batch), the rejected ones, how many
+    repeated an earlier event id of the same batch, and how many events the batch held."""
 
     events: list[EventIn]
     indices: list[int]
     rejected: list[Rejection]
     duplicates: int
+    size: int
 
 
 def _validation_rejection(index: int, error: msgspec.ValidationError) -> Rejection:
@@ -278,7 +279,7 @@ def parse_batch(body: bytes, received_at: datetime, *, may_name_member: bool) ->
             indices.append(index)
     if rejected:
         rejected.sort(key=lambda r: r.index)
-    return ParsedBatch(events, indices, rejected, duplicates)
+    return ParsedBatch(events, indices, rejected, duplicates, len(decoded))
 
 
 # ---------------------------------------------------------------- writing

@@ -78,8 +78,11 @@ class RejectedEventOut(BaseModel):
 
 
 class IngestResultOut(BaseModel):
-    accepted: int = Field(description="Events stored by this request")
-    duplicates: int = Field(description="Events already stored (or repeated in the batch)")
+    accepted: int = Field(
+        description="Events durably stored by this request (an event id stored before is"
+        " accepted and kept once)"
+    )
+    duplicates: int = Field(description="Events repeating an event id earlier in the batch")
     rejected: list[RejectedEventOut]
 
 

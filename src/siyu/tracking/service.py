@@ -30,7 +30,7 @@ from siyu.touchpoints.models import Touchpoint, TouchpointCode
 from siyu.touchpoints.rules import is_valid_scene_key
 from siyu.tracking import events
 from siyu.tracking.errors import InvalidWriteKey, WriteKeyNotFound
-from siyu.tracking.locks import lock_write_key, wait_for_flushes
+from siyu.tracking.locks import lock_write_key, wait_for_loads
 from siyu.tracking.models import AnonymousVisitor, TrackingEvent, TrackingWriteKey
 from siyu.tracking.rules import EventKind
 from siyu.tracking.schemas import JourneyEventOut, WriteKeyCreate
@@ -247,7 +247,7 @@ def link_anonymous_visitor(
     """Tie ``anonymous_id`` to the member who just logged in with it and stitch its events.
 
     Upserts the visitor link (the latest login wins), waits for the brand's running ingestion
-    flushes to end (siyu.tracking.locks), then gives every event of the visitor that has no
+    loads to end (siyu.tracking.locks), then gives every event of the visitor that has no
     member this member and consumer (one statement), and raises the member's last visit to
     its latest stitched visit. Idempotent. Publishes AnonymousVisitorLinked. Returns the
     number of events stitched.
@@ -269,7 +269,7 @@ def link_anonymous_visitor(
         .returning(AnonymousVisitor.id)
     )
     assert visitor_id is not None
-    wait_for_flushes(session, brand_id)
+    wait_for_loads(session, brand_id)
     stitched = session.execute(
         update(TrackingEvent)
         .where(
