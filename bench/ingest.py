@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -35,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from _harness import env_float, percentile, serve_in_thread, throwaway_database
+from _harness import env_float, free_port, percentile, serve_in_thread, throwaway_database
 
 PATH = "/api/storefront/events"
 STORES = 10
@@ -306,6 +307,76 @@ def _seed(database: Any) -> Seeded:
     )
 
 
+# ---------------------------------------------------------------- the server
+
+
+@dataclass
+class ServerProcesses:
+    """``siyu serve --processes N`` in a child process: uvicorn's supervisor and N web
+    processes sharing one port."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def _serve_processes(url: str, processes: int) -> ServerProcesses:
+    import shutil
+    import urllib.request
+
+    port = free_port()
+    command = [
+        shutil.which("siyu") or "siyu",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--processes",
+        str(processes),
+        "--no-worker",
+    ]
+    environment = {**os.environ, "SIYU_DATABASE_URL": url, "SIYU_LOG_LEVEL": "WARNING"}
+    process = subprocess.Popen(  # noqa: S603 - our own command, no shell
+        command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    server = ServerProcesses(process, port)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
+                pass
+            if len(_server_pids(server)) > processes:
+                return server
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            server.stop()
+            raise RuntimeError(f"siyu serve did not start on port {port}")
+        time.sleep(0.2)
+
+
+def _server_pids(server: Any) -> list[int]:
+    """The processes serving: this one (a server in a thread), or the child's whole tree."""
+    if not isinstance(server, ServerProcesses):
+        return [os.getpid()]
+    pids = [server.process.pid]
+    for pid in pids:
+        try:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            continue
+        pids.extend(int(child) for child in children)
+    return pids
+
+
 # ---------------------------------------------------------------- CPU accounting
 
 
@@ -418,6 +489,7 @@ def main() -> dict[str, Any]:
     connections = int(env_float("SIYU_BENCH_CONNECTIONS", 16))
     batch = int(env_float("SIYU_BENCH_BATCH", 100))
     flushers = int(env_float("SIYU_BENCH_FLUSHERS", 2))
+    processes = int(env_float("SIYU_BENCH_PROCESSES", 2))
     baseline_seconds = env_float("SIYU_BENCH_BASELINE_SECONDS", 5.0)
     event_ids = os.environ.get("SIYU_BENCH_EVENT_IDS", "ordered")
     console = Console()
@@ -434,10 +506,15 @@ def main() -> dict[str, Any]:
             seeded = _seed(database)
         console.print(f"Seeded one brand in {seeded.seconds:.1f} s.")
 
-        app = create_app(database)
-        app.state.tracking_ingestor = EventIngestor(database, flushers=flushers)
-        server = serve_in_thread(app)
-        port = int(server.base_url.rsplit(":", 1)[1])
+        if processes > 1:
+            server = _serve_processes(url, processes)
+            port = server.port
+        else:
+            app = create_app(database)
+            app.state.tracking_ingestor = EventIngestor(database, flushers=flushers)
+            server = serve_in_thread(app)
+            port = int(server.base_url.rsplit(":", 1)[1])
+        server_pids = _server_pids(server)
         credentials = []
         for index in range(connections):
             if index % 4 == 3:
@@ -468,15 +545,16 @@ def main() -> dict[str, Any]:
             child.stdin = None  # communicate() below must not touch it again
             time.sleep(warmup)
             backends, auxiliary = _postgres_pids(database)
+            server_pids = _server_pids(server)
             cpu_start = (
-                _own_cpu_seconds(),
+                _cpu_seconds(server_pids),
                 _cpu_seconds(backends),
                 _cpu_seconds(auxiliary),
                 time.perf_counter(),
             )
             time.sleep(seconds)
             cpu_end = (
-                _own_cpu_seconds(),
+                _cpu_seconds(server_pids),
                 _cpu_seconds(backends),
                 _cpu_seconds(auxiliary),
                 time.perf_counter(),
@@ -499,9 +577,13 @@ def main() -> dict[str, Any]:
             load_started = time.perf_counter()
             loaded = loader.load_pending()
             load_elapsed = time.perf_counter() - load_started
+            backends, _ = _postgres_pids(database)
             load_cpu = (
                 _own_cpu_seconds() - load_cpu_start[0],
-                _cpu_used(load_cpu_start[1], _cpu_seconds(backends)),
+                sum(
+                    used - load_cpu_start[1].get(pid, 0.0)
+                    for pid, used in _cpu_seconds(backends).items()
+                ),
             )
             loader.close()
         with database.unit_of_work() as session:
@@ -523,7 +605,7 @@ def main() -> dict[str, Any]:
     events_per_second = load["window_accepted"] / seconds
     baseline_per_second = baseline_rows / baseline_elapsed
     window = cpu_end[3] - cpu_start[3]
-    server_cores = (cpu_end[0] - cpu_start[0]) / window
+    server_cores = _cpu_used(cpu_start[0], cpu_end[0]) / window
     postgres_cores = _cpu_used(cpu_start[1], cpu_end[1]) / window
     auxiliary_cores = _cpu_used(cpu_start[2], cpu_end[2]) / window
     generator_cores = load["cpu_seconds"] / load["wall_seconds"]
@@ -603,6 +685,7 @@ def main() -> dict[str, Any]:
         "batch": batch,
         "connections": connections,
         "flushers": flushers,
+        "server_processes": processes,
         "event_ids": event_ids,
         "seconds": seconds,
         "warmup_seconds": warmup,

@@ -99,6 +99,12 @@ def serve(
         bool | None,
         typer.Option(help="Run background jobs in this process (default: SIYU_IN_PROCESS_WORKER)."),
     ] = None,
+    processes: Annotated[
+        int,
+        typer.Option(
+            min=1, max=64, help="Web processes sharing the port (one Python process uses one core)."
+        ),
+    ] = 1,
 ) -> None:
     """Serve siyu against SIYU_DATABASE_URL, or the embedded server when it is unset."""
     from siyu.cli.runtime import prepare
@@ -110,7 +116,7 @@ def serve(
     except SiyuError as error:
         raise fail(error) from error
     in_process = get_settings().in_process_worker if worker is None else worker
-    serve_forever(database, host=host, port=port, in_process_worker=in_process)
+    serve_forever(database, host=host, port=port, in_process_worker=in_process, processes=processes)
 
 
 @app.command()

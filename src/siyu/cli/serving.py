@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import uvicorn
 
 from siyu.config import get_settings
@@ -12,26 +14,45 @@ from siyu.web.app import create_app
 
 
 def serve_forever(
-    database: Database, *, host: str | None, port: int | None, in_process_worker: bool
+    database: Database,
+    *,
+    host: str | None,
+    port: int | None,
+    in_process_worker: bool,
+    processes: int = 1,
 ) -> None:
     """Serve until Ctrl-C; then stop the workers, close the pool and release the embedded
-    server (which stops when no other siyu process holds it)."""
+    server (which stops when no other siyu process holds it).
+
+    ``processes`` > 1 runs that many web processes sharing the port (uvicorn's supervisor;
+    each builds its app with ``create_app_from_settings`` on the same database): one Python
+    process serves on at most one core, and the event API is CPU-bound. Background workers
+    stay in this process."""
     settings = get_settings()
     workers = BackgroundWorkers(database) if in_process_worker else None
     if workers is not None:
         workers.start()
-    config = uvicorn.Config(
-        create_app(database),
-        host=host or settings.host,
-        port=port or settings.port,
-        log_level="warning",
-        access_log=False,
-        proxy_headers=True,
-    )
-    server = uvicorn.Server(config)
-    print(f"siyu is serving on http://{config.host}:{config.port}  (Ctrl-C stops it)")
+    options = {
+        "host": host or settings.host,
+        "port": port or settings.port,
+        "log_level": "warning",
+        "access_log": False,
+        "proxy_headers": True,
+    }
+    print(f"siyu is serving on http://{options['host']}:{options['port']}  (Ctrl-C stops it)")
     try:
-        server.run()
+        if processes > 1:
+            # The web processes are started afresh: they find the database (the embedded
+            # server started here included) through the environment.
+            os.environ["SIYU_DATABASE_URL"] = database.url
+            uvicorn.run(
+                "siyu.web.app:create_app_from_settings",
+                factory=True,
+                workers=processes,
+                **options,  # type: ignore[arg-type]
+            )
+        else:
+            uvicorn.Server(uvicorn.Config(create_app(database), **options)).run()  # type: ignore[arg-type]
     finally:
         if workers is not None:
             workers.stop()

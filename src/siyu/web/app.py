@@ -30,7 +30,7 @@ from siyu.consent.api import router as consent_api
 from siyu.consent.api import storefront_router as consent_storefront_api
 from siyu.consent.console import router as consent_console
 from siyu.consumers.api import router as consumers_api
-from siyu.db.session import Database
+from siyu.db.session import Database, get_database
 from siyu.inventory.api import router as inventory_api
 from siyu.inventory.console import router as inventory_console
 from siyu.loyalty.api import router as loyalty_api
@@ -177,3 +177,9 @@ def create_app(database: Database) -> FastAPI:
     app.add_middleware(EventsFastPath)
     app.add_middleware(RequestContextMiddleware)
     return app
+
+
+def create_app_from_settings() -> FastAPI:
+    """The app on the process-wide database (``SIYU_DATABASE_URL``): the factory each web
+    process of ``siyu serve --processes N`` builds its app with."""
+    return create_app(get_database())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 import uuid
@@ -14,6 +15,17 @@ from siyu.core.context import request_id_var
 from siyu.core.logging import get_logger
 
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+_REQUEST_ID_PREFIX = uuid.uuid4().hex[:16]
+_request_numbers = itertools.count(1)
+
+
+def _next_request_id() -> str:
+    """A unique request id, 32 hex digits like a UUID: a random per-process prefix and a
+    counter (a uuid4 per request reads the OS's random source: ~7 % of the event API's
+    time in bench/ingest.py)."""
+    return f"{_REQUEST_ID_PREFIX}{next(_request_numbers):016x}"
 log = get_logger("siyu.access")
 
 SECURITY_HEADERS = [
@@ -65,7 +77,7 @@ class RequestContextMiddleware:
                 incoming = value.decode("latin-1")
                 break
         request_id = (
-            incoming if incoming and _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+            incoming if incoming and _VALID_REQUEST_ID.match(incoming) else _next_request_id()
         )
         token = request_id_var.set(request_id)
         structlog.contextvars.bind_contextvars(request_id=request_id)
