@@ -5,20 +5,23 @@ Goal (issue 4): >= 150,000 events/s accepted through the HTTP API in batches of 
 
 How: a throwaway database with one brand (10 stores, 50 products with 2 SKUs each, 20
 touchpoints with scene keys, 200 consumers logged in through the sandbox, a storefront write
-key), all through the services. The real app (``create_app``) is served by uvicorn in a thread
-of this process (uvloop and httptools when installed); its event ingestor commits in groups
-(siyu.tracking.ingestion). The load comes from a child process (``python bench/ingest.py
---load``): a bounded asyncio (uvloop) raw-socket generator with keep-alive connections on
-127.0.0.1 only, each POSTing batches of 100 events (75 % of the connections with a consumer
-token, 25 % with the write key and anonymous ids) for warm-up + measured seconds. An event is
-counted when its response (sent after COMMIT) says ``accepted``. Afterwards the rows in
-``tracking_event`` are counted and must equal the events accepted, and one batch is sent again
-(it must come back as 100 duplicates). The baseline inserts the same kind of rows one INSERT
-per event in autocommit through the same database. CPU time of this process (server), the
-load generator and PostgreSQL over the measured window says where the time goes.
+key), all through the services. The real app is served by ``siyu serve --processes 2
+--no-worker`` in a child process (uvicorn with uvloop and httptools; two web processes share
+the port, each with its event ingestor appending batches with group commit:
+siyu.tracking.ingestion). The load comes from another child process (``python
+bench/ingest.py --load``): a bounded asyncio (uvloop) raw-socket generator with keep-alive
+connections on 127.0.0.1 only, each POSTing batches of 100 events (75 % of the connections
+with a consumer token, 25 % with the write key and anonymous ids) for warm-up + measured
+seconds. An event is counted when its response (sent after COMMIT) says ``accepted``. Then
+one batch is sent again, the loader (siyu.tracking.loading) moves every waiting batch into
+``tracking_event`` in this process, timed, and the rows there must equal the events accepted
+(the resent batch stored once). The baseline inserts the same kind of rows one INSERT per
+event in autocommit through the same database. CPU time of the server processes, the load
+generator and PostgreSQL's backends over the measured window says where the time goes.
 
 Knobs (environment): SIYU_BENCH_SECONDS (measured seconds, default 10), SIYU_BENCH_WARMUP
-(2), SIYU_BENCH_CONNECTIONS (16), SIYU_BENCH_BATCH (100), SIYU_BENCH_FLUSHERS (2),
+(2), SIYU_BENCH_CONNECTIONS (32), SIYU_BENCH_BATCH (100), SIYU_BENCH_PROCESSES (2 web
+processes; 1 serves in a thread of this process, with SIYU_BENCH_FLUSHERS flusher threads),
 SIYU_BENCH_BASELINE_SECONDS (5), SIYU_BENCH_EVENT_IDS (``ordered``, time-ordered ids like
 UUIDv7, or ``random``, like UUIDv4).
 """
@@ -486,7 +489,7 @@ def main() -> dict[str, Any]:
     configure_logging(get_settings().log_format, "WARNING")
     seconds = env_float("SIYU_BENCH_SECONDS", 10.0)
     warmup = env_float("SIYU_BENCH_WARMUP", 2.0)
-    connections = int(env_float("SIYU_BENCH_CONNECTIONS", 16))
+    connections = int(env_float("SIYU_BENCH_CONNECTIONS", 32))
     batch = int(env_float("SIYU_BENCH_BATCH", 100))
     flushers = int(env_float("SIYU_BENCH_FLUSHERS", 2))
     processes = int(env_float("SIYU_BENCH_PROCESSES", 2))
