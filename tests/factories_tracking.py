@@ -58,7 +58,9 @@ def post_events(
 ) -> Response:
     """POST a batch; then, unless ``load`` is False, load what is waiting into
     ``tracking_event`` as the worker's loader job would."""
-    response = client.post("/api/storefront/events", headers=headers, json={"events": events})
+    response: Response = client.post(
+        "/api/storefront/events", headers=headers, json={"events": events}
+    )
     if load:
         load_events(client.app.state.database)  # type: ignore[attr-defined]
     return response

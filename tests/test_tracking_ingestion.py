@@ -375,3 +375,22 @@ def test_an_ingestor_of_another_brand_never_mixes_rows(
     load_events(db)
     assert [r.event_id for r in stored_events(session, world.brand.id)] == ["same"]
     assert [r.event_id for r in stored_events(session, other.brand.id)] == ["same"]
+
+
+def test_the_queued_loader_job_loads_the_batches_on_the_worker(
+    db: Database, session: Session, ingestor: EventIngestor, world: World, shopper: Shopper
+) -> None:
+    from siyu.jobs.app import make_job_app
+
+    # given a flushed batch and the loader job it queued
+    queue_batch(ingestor, consumer_of(shopper), [event(event_id="w-1"), event(event_id="w-2")])
+    ingestor.flush()
+    assert loader_jobs(session) == 1
+    # when a worker runs the tracking queue
+    app = make_job_app(db.url)
+    with app.open():
+        app.run_worker(queues=["tracking"], wait=False, install_signal_handlers=False)
+    # then the events are in tracking_event and nothing waits any more
+    assert [r.event_id for r in stored_events(session, world.brand.id)] == ["w-1", "w-2"]
+    assert batches_waiting(session) == []
+    assert loader_jobs(session) == 0

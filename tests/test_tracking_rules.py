@@ -211,3 +211,49 @@ def test_a_busy_members_last_visit_is_written_at_most_once_an_interval() -> None
     # then the quiet and new members are due, the busy one waits, an older visit is dropped
     assert due == [(1, 8, later), (1, 9, later)]
     assert deferred == [(1, 7, later)]
+
+
+def test_a_plain_body_and_one_with_escapes_are_judged_alike() -> None:
+    # given the same events, once as plain ASCII and once with Chinese properties (not plain)
+    received = NOW
+    good = {"event_id": "p-1", "kind": "visit", "occurred_at": received.isoformat()}
+    bad_object = {**good, "event_id": "p-2", "properties": [1]}
+    plain = orjson.dumps({"events": [good, bad_object]})
+    escaped = orjson.dumps({"events": [{**good, "properties": {"页面": "首页"}}, bad_object]})
+    assert rules.is_plain(plain) and not rules.is_plain(escaped)
+    # when both are parsed
+    results = [
+        rules.parse_batch(body, received, may_name_member=False) for body in (plain, escaped)
+    ]
+    # then both keep the first event and refuse the second for the same reason
+    for parsed in results:
+        assert parsed.indices == [0]
+        assert [(r.index, r.code, r.field) for r in parsed.rejected] == [
+            (1, "invalid_field", "properties")
+        ]
+
+
+def test_identifiers_with_a_control_character_or_backslash_are_refused_in_any_body() -> None:
+    received = NOW
+    events = [
+        {"event_id": "tab\there", "kind": "visit", "occurred_at": received.isoformat()},
+        {
+            "event_id": "ok",
+            "kind": "visit",
+            "occurred_at": received.isoformat(),
+            "anonymous_id": "a\\b",
+        },
+        {
+            "event_id": "ok2",
+            "kind": "visit",
+            "occurred_at": received.isoformat(),
+            "scene_key": "\u3000",
+        },
+    ]
+    parsed = rules.parse_batch(orjson.dumps({"events": events}), received, may_name_member=False)
+    assert parsed.events == []
+    assert [(r.index, r.field) for r in parsed.rejected] == [
+        (0, "event_id"),
+        (1, "anonymous_id"),
+        (2, "scene_key"),
+    ]

@@ -213,9 +213,9 @@ def event_problem(
             if memoryview(properties)[0] != _OPEN_BRACE:
                 return Rejection(index, "invalid_field", _NOT_AN_OBJECT, "properties")
         else:
-            problem = _properties_problem(bytes(properties))
-            if problem is not None:
-                return Rejection(index, "invalid_field", problem, "properties")
+            reason = _properties_problem(bytes(properties))
+            if reason is not None:
+                return Rejection(index, "invalid_field", reason, "properties")
     return None
 
 
