@@ -1,8 +1,9 @@
 """HTTP API of tracking: the batched event endpoint (storefront) and write keys (staff).
 
 ``POST /api/storefront/events`` is ``async def``, unlike the house's sync endpoints, because
-it spends its time waiting for a group commit, not holding a connection: a sync endpoint would
-park a threadpool thread per waiting request and pay a thread hop on siyu's hottest path. For
+it spends its time waiting for a group commit (siyu.tracking.ingestion), not holding a
+connection: a sync endpoint would park a threadpool thread per waiting request and pay a
+thread hop on siyu's hottest path. For
 the same reason ``EventsFastPath`` (installed by siyu.web.app) answers that one path before
 FastAPI's routing, which with 200+ routes cost more per request than ingesting 100 events;
 the FastAPI route below documents it in the OpenAPI document and answers the same way when

@@ -1,5 +1,8 @@
 """Locks of tracking, in the order they are taken.
 
+0. ``tracking_batch`` rows: the loader takes the batches it loads ``FOR UPDATE SKIP LOCKED``
+   (siyu.tracking.loading), so loaders never wait for each other, and deletes them in the
+   same transaction.
 1. The brand's *visitor links* advisory lock (``hashtextextended('tracking-visitors:<brand>')``):
    a load (siyu.tracking.loading) writing events with an anonymous id and no member holds it
    shared for its transaction, and looks their visitors up only after taking it. Stitching passes
