@@ -394,3 +394,19 @@ def test_the_queued_loader_job_loads_the_batches_on_the_worker(
     assert [r.event_id for r in stored_events(session, world.brand.id)] == ["w-1", "w-2"]
     assert batches_waiting(session) == []
     assert loader_jobs(session) == 0
+
+
+def test_a_batch_is_answered_and_appended_once_when_the_loader_cannot_be_queued(
+    session: Session, ingestor: EventIngestor, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a job queue that refuses the loader job
+    from siyu.tracking import ingestion
+
+    monkeypatch.setattr(ingestion, "_QUEUE_LOADING", "SELECT no_such_function()")
+    batch = queue_batch(ingestor, Principal(world.brand.id), [event(event_id="q-1")])
+    # when it is flushed
+    ingestor.flush()
+    # then it is accepted and appended exactly once (the minute's sweep will load it)
+    assert batch.error is None and batch.outcome().accepted == 1
+    assert batches_waiting(session) == [(world.brand.id, 1, [])]
+    assert loader_jobs(session) == 0

@@ -282,6 +282,11 @@ _QUEUE_LOADING = (
 
 
 def queue_loading(connection: psycopg.Connection[Any]) -> None:
-    """Make sure a loader job will run after what ``connection`` committed (autocommit)."""
-    with contextlib.suppress(pg_errors.UniqueViolation):
-        connection.execute(_QUEUE_LOADING, QUEUE_LOAD)
+    """Make sure a loader job will run after what ``connection`` committed (autocommit).
+    Never raises: the batches are committed and answered whatever happens here, and the
+    minute's sweep loads them if no job was queued."""
+    try:
+        with contextlib.suppress(pg_errors.UniqueViolation):
+            connection.execute(_QUEUE_LOADING, QUEUE_LOAD)
+    except Exception:
+        log.warning("tracking_loader_not_queued", exc_info=True)

@@ -43,6 +43,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from sqlalchemy import text
 
+from siyu.core.errors import SiyuError
 from siyu.core.logging import get_logger
 from siyu.db.embedded import libpq_conninfo
 from siyu.db.session import Database
@@ -64,6 +65,8 @@ VISIT_WRITE_INTERVAL = 60.0
 MAX_ATTEMPTS = 3
 CACHE_LIMIT = 200_000
 RETRYABLE = (pg_errors.DeadlockDetected, pg_errors.LockNotAvailable, pg_errors.SerializationFailure)
+# What makes a batch itself unloadable, as opposed to the database being unavailable.
+SET_ASIDE_ERRORS = (psycopg.IntegrityError, psycopg.DataError, SiyuError)
 
 _COLUMNS = ", ".join(rules.COPY_COLUMNS)
 _BATCH_COLUMNS = "brand_id, id, received_at, consumer_id, member_id, may_name_member, skipped, body"
@@ -217,12 +220,14 @@ class EventLoader:
     def load_some(self) -> LoadResult:
         """One transaction: up to ``batches_per_transaction`` batches loaded and deleted.
 
-        When it fails for another reason than a duplicate or a deadlock, its batches are
-        loaded one per transaction, and a batch that fails alone is set aside (``failed_at``,
-        ``error``, logged as ``tracking_batch_failed``) so it never blocks the others."""
+        When its rows are refused (``SET_ASIDE_ERRORS``: a constraint, a value PostgreSQL
+        will not take, a body that no longer parses), its batches are loaded one per
+        transaction, and a batch refused alone is set aside (``failed_at``, ``error``, logged
+        as ``tracking_batch_failed``) so it never blocks the others. Anything else (the
+        database unreachable...) is raised with nothing set aside: the job is retried."""
         try:
             return self._load(None)
-        except Exception:
+        except SET_ASIDE_ERRORS:
             log.warning("tracking_load_split", exc_info=True)
         with self.database.sessions() as session:
             keys = [
@@ -235,7 +240,7 @@ class EventLoader:
         for key in keys:
             try:
                 result = self._load(key)
-            except Exception as error:
+            except SET_ASIDE_ERRORS as error:
                 log.exception("tracking_batch_failed", brand_id=key[0], batch_id=key[1])
                 with self.database.unit_of_work() as session:
                     session.execute(

@@ -26,6 +26,8 @@ def _next_request_id() -> str:
     counter (a uuid4 per request reads the OS's random source: ~7 % of the event API's
     time in bench/ingest.py)."""
     return f"{_REQUEST_ID_PREFIX}{next(_request_numbers):016x}"
+
+
 log = get_logger("siyu.access")
 
 SECURITY_HEADERS = [
