@@ -29,8 +29,10 @@ from siyu.tracking.errors import BatchTooLarge
 from siyu.tracking.ingestion import EventIngestor
 from siyu.tracking.models import TrackingWriteKey
 from siyu.tracking.schemas import (
+    EventBacklogOut,
     EventBatchIn,
     IngestResultOut,
+    RetriedBatchesOut,
     WriteKeyCreate,
     WriteKeyIssuedOut,
     WriteKeyOut,
@@ -246,6 +248,24 @@ async def ingest_events(request: Request) -> Response:
         lambda: _body(request),
     )
     return Response(answer, media_type="application/json")
+
+
+# ---------------------------------------------------------------- the loader's backlog (staff)
+
+
+@router.get("/backlog", response_model=EventBacklogOut)
+def event_backlog(session: Uow, actor: CurrentActor) -> EventBacklogOut:
+    """Accepted events not in the event tables yet: batches waiting for the loader (and how
+    long the oldest has waited), and batches set aside with the reason. Needs tracking:write."""
+    return service.event_backlog(session, actor)
+
+
+@router.post("/backlog/retry", response_model=RetriedBatchesOut)
+def retry_set_aside_batches(session: Uow, actor: CurrentActor) -> RetriedBatchesOut:
+    """Hand every set-aside batch back to the loader (after fixing what refused it).
+    Needs tracking:write."""
+    batches, count = service.retry_set_aside_batches(session, actor)
+    return RetriedBatchesOut(batches=batches, events=count)
 
 
 # ---------------------------------------------------------------- write keys (staff)

@@ -33,3 +33,12 @@ class AnonymousVisitorLinked(DomainEvent):
     member_id: int
     consumer_id: int | None
     events_stitched: int
+
+
+class TrackingBatchesRetried(DomainEvent):
+    """Batches the loader had set aside were handed back to it."""
+
+    aggregate_type = "brand"
+    brand_id: int
+    batches: int
+    events: int

@@ -14,20 +14,19 @@ import procrastinate
 from siyu.core.logging import get_logger
 from siyu.db.session import get_database
 from siyu.tracking.loading import loader_for
+from siyu.tracking.service import LOAD_QUEUE, LOAD_QUEUEING_LOCK, LOAD_TASK
 
 log = get_logger("siyu.tracking")
 
 tasks = procrastinate.Blueprint()
 
 # How siyu.tracking.ingestion queues the loader, in procrastinate's own terms.
-QUEUE_LOAD = {
-    "queue": "tracking",
-    "task": "siyu:load_tracking_events",
-    "lock": "load_tracking_events",
-}
+QUEUE_LOAD = {"queue": LOAD_QUEUE, "task": LOAD_TASK, "lock": LOAD_QUEUEING_LOCK}
 
 
-@tasks.task(name="load_tracking_events", queue="tracking", queueing_lock="load_tracking_events")
+@tasks.task(
+    name=LOAD_TASK.removeprefix("siyu:"), queue=LOAD_QUEUE, queueing_lock=LOAD_QUEUEING_LOCK
+)
 def load_tracking_events() -> int:
     """Load every waiting batch (siyu.tracking.loading); returns the events loaded."""
     loaded = loader_for(get_database()).load_pending()
@@ -37,7 +36,7 @@ def load_tracking_events() -> int:
 
 
 @tasks.periodic(cron="* * * * *")
-@tasks.task(name="sweep_tracking_batches", queue="tracking", queueing_lock="sweep_tracking")
+@tasks.task(name="sweep_tracking_batches", queue=LOAD_QUEUE, queueing_lock="sweep_tracking")
 def sweep_tracking_batches(timestamp: int) -> int:
     """Load what is waiting and write every last visit left for later."""
     loader = loader_for(get_database())

@@ -133,3 +133,31 @@ class JourneyEventOut(BaseModel):
     product_id: int | None
     sku_id: int | None
     properties: dict[str, Any]
+
+
+class SetAsideBatchOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    received_at: datetime
+    event_count: int
+    failed_at: datetime
+    error: str
+
+
+class EventBacklogOut(BaseModel):
+    """Accepted events not in ``tracking_event`` yet: waiting for the loader, or set aside."""
+
+    batches_waiting: int
+    events_waiting: int
+    oldest_waiting_received_at: datetime | None = Field(
+        description="When the oldest waiting batch was accepted: how far the loader trails"
+    )
+    batches_set_aside: int
+    events_set_aside: int
+    set_aside: list[SetAsideBatchOut] = Field(description="The newest 50 set aside, with why")
+
+
+class RetriedBatchesOut(BaseModel):
+    batches: int
+    events: int

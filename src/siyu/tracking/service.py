@@ -23,6 +23,7 @@ from siyu.audit.service import record_change, record_creation
 from siyu.catalog.models import Product, Sku
 from siyu.core.clock import utc_now
 from siyu.core.snapshot import row_snapshot
+from siyu.jobs.deferral import defer_job
 from siyu.members.models import Member
 from siyu.org.models import Store
 from siyu.outbox.service import record_event
@@ -31,9 +32,19 @@ from siyu.touchpoints.rules import is_valid_scene_key
 from siyu.tracking import events
 from siyu.tracking.errors import InvalidWriteKey, WriteKeyNotFound
 from siyu.tracking.locks import lock_write_key, wait_for_loads
-from siyu.tracking.models import AnonymousVisitor, TrackingEvent, TrackingWriteKey
+from siyu.tracking.models import (
+    AnonymousVisitor,
+    TrackingBatch,
+    TrackingEvent,
+    TrackingWriteKey,
+)
 from siyu.tracking.rules import EventKind
-from siyu.tracking.schemas import JourneyEventOut, WriteKeyCreate
+from siyu.tracking.schemas import (
+    EventBacklogOut,
+    JourneyEventOut,
+    SetAsideBatchOut,
+    WriteKeyCreate,
+)
 
 WRITE_KEY_PREFIX = "siyuw_"
 JOURNEY_MAX = 500
@@ -162,6 +173,83 @@ def authenticate_write_key(session: Session, key: str) -> tuple[int, int]:
     if row is None:
         raise InvalidWriteKey("The write key is unknown, rotated or revoked.")
     return row[0], row[1]
+
+
+# ---------------------------------------------------------------- the loader's backlog
+
+SET_ASIDE_SHOWN = 50
+# The loader job (siyu.tracking.jobs), as procrastinate names it.
+LOAD_TASK = "siyu:load_tracking_events"
+LOAD_QUEUE = "tracking"
+LOAD_QUEUEING_LOCK = "load_tracking_events"
+
+
+def event_backlog(session: Session, actor: Actor) -> EventBacklogOut:
+    """The brand's accepted events not loaded yet: waiting, and set aside with their errors.
+    Needs tracking:write. Reads only."""
+    actor.require(Permission.TRACKING_WRITE)
+    waiting = session.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(TrackingBatch.event_count), 0),
+            func.min(TrackingBatch.received_at),
+        ).where(TrackingBatch.brand_id == actor.brand_id, TrackingBatch.failed_at.is_(None))
+    ).one()
+    aside = session.execute(
+        select(func.count(), func.coalesce(func.sum(TrackingBatch.event_count), 0)).where(
+            TrackingBatch.brand_id == actor.brand_id, TrackingBatch.failed_at.is_not(None)
+        )
+    ).one()
+    shown = session.scalars(
+        select(TrackingBatch)
+        .where(TrackingBatch.brand_id == actor.brand_id, TrackingBatch.failed_at.is_not(None))
+        .order_by(TrackingBatch.id.desc())
+        .limit(SET_ASIDE_SHOWN)
+    ).all()
+    return EventBacklogOut(
+        batches_waiting=waiting[0],
+        events_waiting=waiting[1],
+        oldest_waiting_received_at=waiting[2],
+        batches_set_aside=aside[0],
+        events_set_aside=aside[1],
+        set_aside=[SetAsideBatchOut.model_validate(row) for row in shown],
+    )
+
+
+def retry_set_aside_batches(session: Session, actor: Actor) -> tuple[int, int]:
+    """Hand the brand's set-aside batches back to the loader (once their cause is fixed) and
+    queue it; returns (batches, events). Audited and published when there were any. Needs
+    tracking:write. Locks the batches' rows (UPDATE)."""
+    actor.require(Permission.TRACKING_WRITE)
+    retried = (
+        session.execute(
+            update(TrackingBatch)
+            .where(TrackingBatch.brand_id == actor.brand_id, TrackingBatch.failed_at.is_not(None))
+            .values(failed_at=None, error=None)
+            .returning(TrackingBatch.event_count)
+        )
+        .scalars()
+        .all()
+    )
+    if not retried:
+        return 0, 0
+    batches, count = len(retried), sum(retried)
+    record_change(
+        session,
+        actor,
+        action="tracking_batch.retry",
+        object_type="brand",
+        object_id=actor.brand_id,
+        before={"batches_set_aside": batches, "events_set_aside": count},
+        after={"batches_set_aside": 0, "events_set_aside": 0},
+    )
+    record_event(
+        session,
+        actor.brand_id,
+        events.TrackingBatchesRetried(brand_id=actor.brand_id, batches=batches, events=count),
+    )
+    defer_job(session, LOAD_TASK, {}, queue=LOAD_QUEUE)
+    return batches, count
 
 
 # ---------------------------------------------------------------- lookups for ingestion
