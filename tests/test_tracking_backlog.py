@@ -150,3 +150,46 @@ def test_roles_without_tracking_write_see_and_retry_nothing(
     assert_problem(seen, 403, "permission_denied")
     assert_problem(retried, 403, "permission_denied")
     assert row_counts(session) == before
+
+
+def test_the_touchpoint_report_shows_the_backlog_and_loads_set_aside_batches_again(
+    session: Session, client: TestClient, world: World, key: str
+) -> None:
+    from tests.test_console_pages import log_in
+
+    # given one batch waiting and one set aside
+    post_events(client, write_key_headers(key), [event(), event()], load=False)
+    set_aside_all(session, world.brand.id, "value too long")
+    post_events(client, write_key_headers(key), [event()], load=False)
+    csrf = log_in(client, world, "brand_admin")
+    # when an HQ admin opens the touchpoint report
+    page = client.get("/console/reports/touchpoints")
+    # then both are shown, with the reason
+    assert page.status_code == 200
+    assert "1 accepted event in 1 batch not counted yet" in page.text
+    assert "2 events in 1 batch the loader could not store" in page.text
+    assert "Latest reason: value too long" in page.text
+    # and the button hands the set-aside batch back to the loader
+    retried = client.post(
+        "/console/reports/touchpoints/backlog/retry",
+        data={"csrf_token": csrf},
+        follow_redirects=True,
+    )
+    assert "1 set-aside batch handed back to the loader." in retried.text
+    assert "3 accepted events in 2 batches not counted yet" in retried.text
+    assert "could not store" not in retried.text
+
+
+def test_the_report_page_does_not_show_the_backlog_to_roles_without_tracking_write(
+    session: Session, client: TestClient, world: World, key: str
+) -> None:
+    from tests.test_console_pages import log_in
+
+    post_events(client, write_key_headers(key), [event()], load=False)
+    csrf = log_in(client, world, "region_manager")
+    page = client.get("/console/reports/touchpoints")
+    assert page.status_code == 200 and "not counted yet" not in page.text
+    before = row_counts(session)
+    refused = client.post("/console/reports/touchpoints/backlog/retry", data={"csrf_token": csrf})
+    assert refused.status_code == 403
+    assert row_counts(session) == before

@@ -23,6 +23,7 @@ from siyu.attribution.schemas import AttributionSettingsIn, ReportGrouping
 from siyu.core.errors import InvalidInput, SiyuError
 from siyu.org import service as org_service
 from siyu.settlement.rules import format_yuan
+from siyu.tracking import service as tracking_service
 from siyu.web.csrf import ConsoleForm
 from siyu.web.deps import ConsoleContext, Uow
 from siyu.web.forms import FormProblem, form_problem, problem_context
@@ -83,6 +84,7 @@ def touchpoint_report_page(
     period_end: Annotated[str, Query(max_length=10)] = "",
     group_by: ReportGrouping = ReportGrouping.TOUCHPOINT,
     store_id: Annotated[str, Query(max_length=20)] = "",
+    retried: Annotated[int | None, Query(ge=0)] = None,
 ) -> Response:
     default_start, default_end = report.default_period()
     query = report.ReportQuery(
@@ -94,6 +96,12 @@ def touchpoint_report_page(
     )
     result = report.touchpoint_report(session, ctx.actor, query)
     stores, _ = org_service.list_stores(session, ctx.actor, limit=STORE_LIMIT)
+    # Scans and visits count once loaded: staff who run tracking see what still waits.
+    backlog = (
+        tracking_service.event_backlog(session, ctx.actor)
+        if ctx.actor.can(Permission.TRACKING_WRITE)
+        else None
+    )
     widest = max((row.gmv_fen for row in result.rows), default=0) or 1
     return render(
         request,
@@ -101,6 +109,8 @@ def touchpoint_report_page(
         {
             "ctx": ctx,
             "report": result,
+            "backlog": backlog,
+            "retried": retried,
             "stores": stores,
             "filters": {
                 "period_start": query.period_start.isoformat(),
@@ -178,3 +188,10 @@ def change_settings(
         problem = form_problem(session, error, FIELD_LABELS)
         return _settings_page(request, session, ctx, form, problem)
     return RedirectResponse("/console/attribution?saved=true", status_code=303)
+
+
+@router.post("/reports/touchpoints/backlog/retry", response_class=HTMLResponse)
+def retry_set_aside_batches(session: Uow, ctx: ConsoleForm) -> Response:
+    """Hand the batches the loader set aside back to it (tracking:write)."""
+    batches, _ = tracking_service.retry_set_aside_batches(session, ctx.actor)
+    return RedirectResponse(f"/console/reports/touchpoints?retried={batches}", status_code=303)
