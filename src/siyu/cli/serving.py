@@ -32,14 +32,9 @@ def serve_forever(
     workers = BackgroundWorkers(database) if in_process_worker else None
     if workers is not None:
         workers.start()
-    options = {
-        "host": host or settings.host,
-        "port": port or settings.port,
-        "log_level": "warning",
-        "access_log": False,
-        "proxy_headers": True,
-    }
-    print(f"siyu is serving on http://{options['host']}:{options['port']}  (Ctrl-C stops it)")
+    host = host or settings.host
+    port = port or settings.port
+    print(f"siyu is serving on http://{host}:{port}  (Ctrl-C stops it)")
     try:
         if processes > 1:
             # The web processes are started afresh: they find the database (the embedded
@@ -49,10 +44,21 @@ def serve_forever(
                 "siyu.web.app:create_app_from_settings",
                 factory=True,
                 workers=processes,
-                **options,  # type: ignore[arg-type]
+                host=host,
+                port=port,
+                log_level="warning",
+                access_log=False,
+                proxy_headers=True,
             )
         else:
-            uvicorn.Server(uvicorn.Config(create_app(database), **options)).run()  # type: ignore[arg-type]
+            uvicorn.run(
+                create_app(database),
+                host=host,
+                port=port,
+                log_level="warning",
+                access_log=False,
+                proxy_headers=True,
+            )
     finally:
         if workers is not None:
             workers.stop()

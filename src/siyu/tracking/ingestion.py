@@ -19,7 +19,7 @@ the answer instead of with it.
 ingestor and waits; a flusher thread takes every batch waiting, checks their references (a few
 queries on cache misses, never one per event), appends them with one binary ``COPY
 tracking_batch`` in one transaction, and answers the requests only after COMMIT. Then it
-queues the loader job (siyu.tracking.jobs) unless one is queued already. A flush that fails is
+queues the loader job (siyu.tracking.jobs) unless one is waiting already. A flush that fails is
 split per request, so one request's failure never fails another's.
 
 ``background=False`` runs no threads: ``ingest`` flushes on a worker thread of its own, and
@@ -45,9 +45,9 @@ from siyu.core.logging import get_logger
 from siyu.db.embedded import libpq_conninfo
 from siyu.db.session import Database
 from siyu.tracking.credentials import CredentialCache, Principal
-from siyu.tracking.jobs import QUEUE_LOAD
 from siyu.tracking.references import ReferenceCache
 from siyu.tracking.rules import IngestOutcome, ParsedBatch, Rejection
+from siyu.tracking.service import LOAD_QUEUE, LOAD_QUEUEING_LOCK, LOAD_TASK
 
 log = get_logger("siyu.tracking")
 
@@ -89,9 +89,13 @@ class PendingBatch:
     def row(self) -> tuple[Any, ...]:
         """The ``tracking_batch`` row (COPY_BATCHES' columns): every index of the batch that
         is not accepted is skipped by the loader."""
-        skipped = sorted(
-            set(range(self.parsed.size)) - set(self.parsed.indices)
-            | {rejection.index for rejection in self.rejected}
+        skipped = (
+            []
+            if self.accepted == self.parsed.size
+            else sorted(
+                set(range(self.parsed.size)) - set(self.parsed.indices)
+                | {rejection.index for rejection in self.rejected}
+            )
         )
         principal = self.principal
         return (
@@ -287,6 +291,9 @@ def queue_loading(connection: psycopg.Connection[Any]) -> None:
     minute's sweep loads them if no job was queued."""
     try:
         with contextlib.suppress(pg_errors.UniqueViolation):
-            connection.execute(_QUEUE_LOADING, QUEUE_LOAD)
+            connection.execute(
+                _QUEUE_LOADING,
+                {"queue": LOAD_QUEUE, "task": LOAD_TASK, "lock": LOAD_QUEUEING_LOCK},
+            )
     except Exception:
         log.warning("tracking_loader_not_queued", exc_info=True)

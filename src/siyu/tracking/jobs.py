@@ -14,19 +14,14 @@ import procrastinate
 from siyu.core.logging import get_logger
 from siyu.db.session import get_database
 from siyu.tracking.loading import loader_for
-from siyu.tracking.service import LOAD_QUEUE, LOAD_QUEUEING_LOCK, LOAD_TASK
+from siyu.tracking.service import LOAD_QUEUE, LOAD_QUEUEING_LOCK, LOAD_TASK_NAME
 
 log = get_logger("siyu.tracking")
 
 tasks = procrastinate.Blueprint()
 
-# How siyu.tracking.ingestion queues the loader, in procrastinate's own terms.
-QUEUE_LOAD = {"queue": LOAD_QUEUE, "task": LOAD_TASK, "lock": LOAD_QUEUEING_LOCK}
 
-
-@tasks.task(
-    name=LOAD_TASK.removeprefix("siyu:"), queue=LOAD_QUEUE, queueing_lock=LOAD_QUEUEING_LOCK
-)
+@tasks.task(name=LOAD_TASK_NAME, queue=LOAD_QUEUE, queueing_lock=LOAD_QUEUEING_LOCK)
 def load_tracking_events() -> int:
     """Load every waiting batch (siyu.tracking.loading); returns the events loaded."""
     loaded = loader_for(get_database()).load_pending()

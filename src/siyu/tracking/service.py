@@ -178,8 +178,9 @@ def authenticate_write_key(session: Session, key: str) -> tuple[int, int]:
 # ---------------------------------------------------------------- the loader's backlog
 
 SET_ASIDE_SHOWN = 50
-# The loader job (siyu.tracking.jobs), as procrastinate names it.
-LOAD_TASK = "siyu:load_tracking_events"
+# The loader job (siyu.tracking.jobs): its name on the "siyu" job app, queue and queueing lock.
+LOAD_TASK_NAME = "load_tracking_events"
+LOAD_TASK = f"siyu:{LOAD_TASK_NAME}"
 LOAD_QUEUE = "tracking"
 LOAD_QUEUEING_LOCK = "load_tracking_events"
 
