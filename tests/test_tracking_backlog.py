@@ -3,6 +3,8 @@ set aside back to the loader."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text, update
@@ -10,6 +12,8 @@ from sqlalchemy.orm import Session
 
 from siyu.access.rules import ROLE_PERMISSIONS, Permission, Role
 from siyu.audit.models import AuditEntry
+from siyu.db.session import Database
+from siyu.jobs.runner import BackgroundWorkers
 from siyu.outbox.models import OutboxEvent
 from siyu.tracking.models import TrackingBatch
 from tests.factories import World, build_world
@@ -193,3 +197,31 @@ def test_the_report_page_does_not_show_the_backlog_to_roles_without_tracking_wri
     refused = client.post("/console/reports/touchpoints/backlog/retry", data={"csrf_token": csrf})
     assert refused.status_code == 403
     assert row_counts(session) == before
+
+
+def test_the_in_process_worker_loads_posted_events_by_itself(
+    db: Database, session: Session, client: TestClient, world: World, key: str
+) -> None:
+    # given the background workers siyu serve and siyu demo run
+    workers = BackgroundWorkers(db, concurrency=1)
+    workers.start()
+    try:
+        # when a storefront posts events and nobody runs the loader by hand
+        post_events(
+            client,
+            write_key_headers(key),
+            [event("visit", event_id="bg-1"), event("scan", event_id="bg-2", scene_key="nokey")],
+            load=False,
+        )
+        # then the worker's loader job stores them (waited for, at most 20 s)
+        deadline = time.monotonic() + 20
+        while len(stored_events(session, world.brand.id)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        workers.stop()
+    assert [(r.event_id, r.scene_key) for r in stored_events(session, world.brand.id)] == [
+        ("bg-1", None),
+        ("bg-2", "nokey"),
+    ]
+    backlog = client.get("/api/tracking/backlog", headers=world.headers("brand_admin")).json()
+    assert (backlog["batches_waiting"], backlog["batches_set_aside"]) == (0, 0)
