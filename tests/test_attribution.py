@@ -625,3 +625,59 @@ def test_two_deliveries_for_one_order_run_one_after_the_other(
     assert done.is_set()
     # and the order has one set of credits
     assert credits_of(session, brand_id, order.id) == [(a, 1000, 800, "last_touch")]
+
+
+def test_an_order_paid_while_earlier_events_are_loading_is_credited_once_they_are_loaded(
+    session: Session, db: Database, world: World
+) -> None:
+    from siyu.tracking.credentials import Principal
+    from siyu.tracking.ingestion import EventIngestor
+    from tests.factories_tracking import load_events, queue_batch
+
+    # given a member whose scan of a shelf code was accepted an hour before paying, not loaded
+    brand_id = world.brand.id
+    shelf = make_touchpoint(session, world.system, store_id=world.direct_store.id)
+    buyer = make_buyer(session, brand_id)
+    assert buyer.member is not None
+    session.commit()
+    ingestor = EventIngestor(db, background=False)
+    scan = {
+        "event_id": "scan-before-pay",
+        "kind": "scan",
+        "occurred_at": (NOW - timedelta(hours=2)).isoformat(),
+        "scene_key": shelf.codes[0].scene_key,
+    }
+    queue_batch(
+        ingestor,
+        Principal(brand_id, buyer.consumer.id, buyer.member.id),
+        [scan],
+        received_at=NOW - timedelta(hours=1),
+    )
+    ingestor.flush()
+    ingestor.stop()
+    order = make_paid_order(session, buyer, world.direct_store.id, amount_fen=500, placed_at=NOW)
+    publish(
+        session,
+        brand_id,
+        OrderPaid(
+            order_id=order.id, selling_store_id=world.direct_store.id, paid_fen=500, payment_id=1
+        ),
+    )
+    session.commit()
+    # when the outbox delivers OrderPaid before the loader ran
+    first = dispatch_pending(db, attribution_registry())
+    # then the payment's delivery (and the member's join) waits to be retried, uncredited
+    assert first.failed == 2
+    waiting = session.scalars(
+        select(OutboxEvent).where(OutboxEvent.dispatched_at.is_(None)).order_by(OutboxEvent.id)
+    ).all()
+    assert [(e.event_type, e.attempts) for e in waiting] == [("MemberJoined", 1), ("OrderPaid", 1)]
+    assert "still loading" in (waiting[1].last_error or "")
+    assert credits_of(session, brand_id, order.id) == []
+    # and once the scan is loaded, the retry credits the shelf code
+    load_events(db)
+    retried = dispatch_pending(db, attribution_registry(), now=NOW + timedelta(days=365))
+    assert (retried.dispatched, retried.failed) == (2, 0)
+    assert credits_of(session, brand_id, order.id) == [
+        (shelf.touchpoint.id, 1000, 500, "last_touch")
+    ]

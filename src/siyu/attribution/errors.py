@@ -11,3 +11,8 @@ class InvalidAttributionSettings(InvalidInput):
 
 class InvalidReportPeriod(InvalidInput):
     code = "invalid_report_period"
+
+
+class TouchesStillLoading(Exception):
+    """Tracking events accepted before the moment being attributed are not loaded yet: the
+    outbox delivery fails and is retried with its backoff (seconds, then longer)."""

@@ -22,11 +22,16 @@ from sqlalchemy.orm import Session
 
 from siyu.access.rules import Actor, Permission
 from siyu.attribution import events, rules
-from siyu.attribution.errors import InvalidAttributionSettings
+from siyu.attribution.errors import InvalidAttributionSettings, TouchesStillLoading
 from siyu.attribution.locks import lock_order_credits, lock_settings
 from siyu.attribution.models import AttributionSetting, OrderTouchpointCredit
 from siyu.attribution.schemas import AttributionSettingsIn, AttributionSettingsOut
-from siyu.attribution.sources import TOUCH_KINDS, anonymous_visitor, tracking_event
+from siyu.attribution.sources import (
+    TOUCH_KINDS,
+    anonymous_visitor,
+    events_still_loading,
+    tracking_event,
+)
 from siyu.audit.service import record_creation, record_update
 from siyu.consumers.models import Consumer
 from siyu.core.clock import utc_now
@@ -265,7 +270,8 @@ def credit_order(session: Session, brand_id: int, order_id: int) -> list[rules.C
     """Replace the order's credits with those of the brand's current model (idempotent: the
     same data gives the same rows). An order never paid gets none. The amount credited is the
     paid amount net of refunds, so a refund scales the credits down. Takes the order's
-    attribution locks (``locks.lock_order_credits``)."""
+    attribution locks (``locks.lock_order_credits``). Raises TouchesStillLoading while
+    tracking events accepted before the payment wait for the loader (the outbox retries)."""
     lock_order_credits(session, brand_id, order_id)
     order = session.scalar(select(Order).where(Order.brand_id == brand_id, Order.id == order_id))
     session.execute(
@@ -275,6 +281,10 @@ def credit_order(session: Session, brand_id: int, order_id: int) -> list[rules.C
     )
     if order is None or order.paid_at is None:
         return []
+    if events_still_loading(session, brand_id, order.paid_at):
+        raise TouchesStillLoading(
+            f"Tracking events accepted before order {order_id} was paid are still loading."
+        )
     settings = brand_settings(session, brand_id)
     member_id = session.scalar(
         select(Consumer.member_id).where(
@@ -333,7 +343,8 @@ def attribute_acquisition(
     given and the ones tracking linked to them) within the lookback window. A member who has a
     source, has not joined, was merged or has no such touch is left alone (an unknown
     source). Locks the member row. Side effects: MemberAcquisitionAttributed. Returns the
-    touchpoint given, if any."""
+    touchpoint given, if any. Raises TouchesStillLoading while tracking events accepted before
+    the join wait for the loader (the outbox retries)."""
 
     def unsourced(locked: bool) -> Member | None:
         statement = select(Member).where(
@@ -353,6 +364,10 @@ def attribute_acquisition(
     member = unsourced(locked=True)
     if member is None or member.joined_at is None:
         return None
+    if events_still_loading(session, brand_id, member.joined_at):
+        raise TouchesStillLoading(
+            f"Tracking events accepted before member {member_id} joined are still loading."
+        )
     settings = brand_settings(session, brand_id)
     linked = session.scalars(
         select(anonymous_visitor.c.anonymous_id).where(

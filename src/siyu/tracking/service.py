@@ -253,6 +253,19 @@ def retry_set_aside_batches(session: Session, actor: Actor) -> tuple[int, int]:
     return batches, count
 
 
+def events_still_loading(session: Session, brand_id: int, received_by: datetime) -> bool:
+    """Whether a batch of the brand accepted at or before ``received_by`` is still waiting
+    for the loader (set-aside batches are not counted: they may never load). What reads
+    touches at a moment (attribution) waits until this is False. One index probe; no locks."""
+    oldest = session.scalar(
+        select(TrackingBatch.received_at)
+        .where(TrackingBatch.brand_id == brand_id, TrackingBatch.failed_at.is_(None))
+        .order_by(TrackingBatch.brand_id, TrackingBatch.id)
+        .limit(1)
+    )
+    return oldest is not None and oldest <= received_by
+
+
 # ---------------------------------------------------------------- lookups for ingestion
 
 
