@@ -64,3 +64,36 @@ def test_the_in_process_worker_runs_a_deferred_job(db: Database) -> None:
     assert status == "succeeded"
     with db.sessions() as session:
         assert session.scalar(select(func.count()).select_from(LoginAttempt)) == 0
+
+
+def test_a_job_left_doing_by_a_dead_worker_is_put_back_to_todo(db: Database) -> None:
+    from siyu.jobs.app import make_job_app
+
+    # given a loader job that a worker took and then died with (no worker holds it any more)
+    app = make_job_app(db.url)
+    with app.open():
+        job_id = app.configure_task("siyu:load_tracking_events").defer()
+    with db.unit_of_work() as session:
+        session.execute(
+            text("UPDATE procrastinate_jobs SET status = 'doing' WHERE id = :id"), {"id": job_id}
+        )
+        maintenance_id = session.execute(
+            text(
+                "SELECT unnest(procrastinate_defer_jobs_v1(ARRAY[ROW('maintenance',"
+                " 'siyu:retry_stalled_jobs', 0, NULL, NULL, CAST(:args AS jsonb), NULL)"
+                "::procrastinate_job_to_defer_v1]))"
+            ),
+            {"args": '{"timestamp": 0}'},
+        ).scalar_one()
+    # when the maintenance queue runs
+    with app.open():
+        app.run_worker(queues=["maintenance"], wait=False, install_signal_handlers=False)
+    # then the stalled job is waiting again, and the sweep itself succeeded
+    with db.sessions() as session:
+        statuses = dict(
+            session.execute(
+                text("SELECT id, status FROM procrastinate_jobs WHERE id IN (:a, :b)"),
+                {"a": job_id, "b": maintenance_id},
+            ).all()
+        )
+    assert statuses == {job_id: "todo", maintenance_id: "succeeded"}

@@ -46,6 +46,21 @@ def prune_login_attempts(timestamp: int) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+@tasks.periodic(cron="*/5 * * * *")
+@tasks.task(
+    name="retry_stalled_jobs", queue="maintenance", queueing_lock="retry_stalled", pass_context=True
+)
+async def retry_stalled_jobs(context: procrastinate.JobContext, timestamp: int) -> int:
+    """Put back to ``todo`` the jobs left ``doing`` by a worker that stopped sending heartbeats
+    (a process that died mid-job); returns how many. Every siyu job may run again: a store code
+    run starts over (siyu.touchpoints.runs.claim_run), the loader loads what is left."""
+    manager = context.app.job_manager
+    stalled = list(await manager.get_stalled_jobs())
+    for job in stalled:
+        await manager.retry_job(job)
+    return len(stalled)
+
+
 # One app per database per process: ``add_tasks_from`` renames the blueprints' tasks in place,
 # so registering a blueprint in a second app would name its tasks "siyu:siyu:...".
 @lru_cache(maxsize=8)
