@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -65,6 +65,7 @@ from siyu.orders.models import Order
 from siyu.org.errors import StoreNotFound
 from siyu.org.models import Store
 from siyu.org.service import store_scope
+from siyu.settlement.rules import shanghai_midnight
 from siyu.touchpoints.errors import TouchpointNotFound
 from siyu.touchpoints.models import Touchpoint, TouchpointKind
 from siyu.touchpoints.rules import BUILT_IN_BY_CODE
@@ -104,18 +105,14 @@ class _Figures:
     gmv_fen: int = 0
 
 
-def _start_of(day: date) -> datetime:
-    return datetime.combine(day, time.min, SHANGHAI)
-
-
 class _Grouping:
     """The group key and the scope/filter conditions of one kind of fact."""
 
     def __init__(self, actor: Actor, query: ReportQuery) -> None:
         self.actor = actor
         self.query = query
-        self.start = _start_of(query.period_start)
-        self.end = _start_of(query.period_end)
+        self.start = shanghai_midnight(query.period_start)
+        self.end = shanghai_midnight(query.period_end)
         self.visible_stores = select(Store.id).where(store_scope(actor))
 
     def key(self, at: Any) -> Any:
@@ -206,25 +203,21 @@ def _check_query(session: Session, actor: Actor, query: ReportQuery) -> None:
 
 
 def _collect(
-    session: Session, statement: Select[Any], figures: dict[tuple[bool, Any], _Figures]
-) -> _Figures:
-    """Add the statement's figures to their groups; returns the total row's."""
-    total = _Figures()
+    session: Session,
+    statement: Select[Any],
+    figures: dict[tuple[bool, Any], _Figures],
+    totals: _Figures,
+) -> None:
+    """Add the statement's figures to their groups, and its total row's to ``totals``."""
     for row in session.execute(statement).mappings():
         values = {k: v for k, v in row.items() if k not in {"key", "attributed", "is_total"}}
         target = (
-            total
+            totals
             if row["is_total"]
             else figures.setdefault((bool(row["attributed"]), row["key"]), _Figures())
         )
         for name, value in values.items():
             setattr(target, name, getattr(target, name) + int(value or 0))
-    return total
-
-
-def _sum_totals(into: _Figures, part: _Figures) -> None:
-    for name in ("scans", "visitors", "new_members", "orders", "credited_permille", "gmv_fen"):
-        setattr(into, name, getattr(into, name) + getattr(part, name))
 
 
 def _roi(gmv_fen: int, cost_fen: int | None) -> float | None:
@@ -268,7 +261,7 @@ def touchpoint_report(session: Session, actor: Actor, query: ReportQuery) -> Tou
         fact_store=tracking_event.c.store_id,
         where=[tracking_event.c.brand_id == brand_id, tracking_event.c.kind.in_((SCAN, VISIT))],
     )
-    _sum_totals(totals, _collect(session, events, figures))
+    _collect(session, events, figures, totals)
 
     members = grouping.grouped(
         [func.count().label("new_members")],
@@ -278,7 +271,7 @@ def touchpoint_report(session: Session, actor: Actor, query: ReportQuery) -> Tou
         fact_store=Member.home_store_id,
         where=[Member.brand_id == brand_id, Member.status == "active"],
     )
-    _sum_totals(totals, _collect(session, members, figures))
+    _collect(session, members, figures, totals)
 
     counted = and_(OrderTouchpointCredit.credit_permille > 0, Order.payment_status != "refunded")
     credits = grouping.grouped(
@@ -308,7 +301,7 @@ def touchpoint_report(session: Session, actor: Actor, query: ReportQuery) -> Tou
             )
         ],
     )
-    _sum_totals(totals, _collect(session, credits, figures))
+    _collect(session, credits, figures, totals)
 
     return _assemble(session, actor, query, figures, totals)
 

@@ -44,6 +44,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from siyu.pricing.rules import share_out
+
 PERMILLE = 1000
 TIME_DECAY_SCALE = 1_000_000
 SECONDS_PER_DAY = 86_400
@@ -145,24 +147,6 @@ def touch_weights(
                 time_decay_weight((order_at - touch.at).total_seconds(), settings.half_life_days)
                 for touch in touches
             ]
-
-
-def share_out(total: int, weights: Sequence[int], recency: Sequence[int]) -> list[int]:
-    """``total`` units shared in proportion to ``weights`` (all > 0) by largest remainder.
-
-    Each share is ``floor(total * weight / sum)``; the units left over go one each to the
-    largest remainders ``total * weight mod sum``; equal remainders go first to the larger
-    ``recency`` (distinct values). The shares sum to exactly ``total``."""
-    weight_sum = sum(weights)
-    shares = [total * weight // weight_sum for weight in weights]
-    left_over = total - sum(shares)
-    ranked = sorted(
-        range(len(weights)),
-        key=lambda index: (-(total * weights[index] % weight_sum), -recency[index]),
-    )
-    for index in ranked[:left_over]:
-        shares[index] += 1
-    return shares
 
 
 def attribute(

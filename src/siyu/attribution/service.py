@@ -37,6 +37,7 @@ from siyu.consumers.models import Consumer
 from siyu.core.clock import utc_now
 from siyu.core.errors import PermissionDenied
 from siyu.core.snapshot import row_snapshot
+from siyu.jobs.deferral import defer_job_unless_waiting
 from siyu.members.models import Member
 from siyu.orders.models import Order
 from siyu.outbox.service import record_event
@@ -67,11 +68,13 @@ def _as_rules(row: AttributionSetting | None) -> rules.ModelSettings:
     )
 
 
+def _settings_row(session: Session, brand_id: int) -> AttributionSetting | None:
+    return session.scalar(select(AttributionSetting).where(AttributionSetting.brand_id == brand_id))
+
+
 def brand_settings(session: Session, brand_id: int) -> rules.ModelSettings:
     """The brand's model settings (siyu's defaults when it never chose). No locks."""
-    return _as_rules(
-        session.scalar(select(AttributionSetting).where(AttributionSetting.brand_id == brand_id))
-    )
+    return _as_rules(_settings_row(session, brand_id))
 
 
 def recompute_pending(session: Session, brand_id: int) -> bool:
@@ -114,10 +117,7 @@ def get_settings(session: Session, actor: Actor) -> AttributionSettingsOut:
             " permission.",
             extra={"permission": Permission.REPORT_READ.value},
         )
-    row = session.scalar(
-        select(AttributionSetting).where(AttributionSetting.brand_id == actor.brand_id)
-    )
-    return _view(session, actor.brand_id, row)
+    return _view(session, actor.brand_id, _settings_row(session, actor.brand_id))
 
 
 def defer_recompute(session: Session, brand_id: int) -> bool:
@@ -126,28 +126,15 @@ def defer_recompute(session: Session, brand_id: int) -> bool:
     anyway. Jobs of one brand never run at once (procrastinate ``lock``). Returns whether a
     job was queued."""
     key = recompute_lock(brand_id)
-    waiting = session.scalar(
-        text(
-            "SELECT EXISTS (SELECT 1 FROM procrastinate_jobs WHERE queueing_lock = :key"
-            " AND status = 'todo')"
-        ),
-        {"key": key},
+    queued = defer_job_unless_waiting(
+        session,
+        RECOMPUTE_TASK,
+        {"brand_id": int(brand_id)},
+        queue=RECOMPUTE_QUEUE,
+        queueing_lock=key,
+        lock=key,
     )
-    if waiting:
-        return False
-    session.execute(
-        text(
-            "SELECT procrastinate_defer_jobs_v1(ARRAY[ROW(:queue, :task, 0, :key, :key,"
-            " CAST(:args AS jsonb), NULL)::procrastinate_job_to_defer_v1])"
-        ),
-        {
-            "queue": RECOMPUTE_QUEUE,
-            "task": RECOMPUTE_TASK,
-            "key": key,
-            "args": f'{{"brand_id": {int(brand_id)}}}',
-        },
-    )
-    return True
+    return queued is not None
 
 
 def change_settings(

@@ -5,6 +5,7 @@ transactional and service messages bypass. A brand without a stored policy uses
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import time
 from typing import Any
 
@@ -42,12 +43,7 @@ def _bypass(data: dict[str, Any]) -> rules.PurposeBypass:
 def policy_from_row(row: ConsentPolicy | None, timezone: str) -> rules.Policy:
     """The rules' policy from the stored row, or the default policy when there is none."""
     if row is None:
-        return rules.Policy(
-            timezone=timezone,
-            quiet_hours=rules.DEFAULT_POLICY.quiet_hours,
-            channels=rules.DEFAULT_POLICY.channels,
-            bypasses=rules.DEFAULT_POLICY.bypasses,
-        )
+        return replace(rules.DEFAULT_POLICY, timezone=timezone)
     quiet = None
     if row.quiet_hours_start is not None and row.quiet_hours_end is not None:
         quiet = rules.QuietHours(row.quiet_hours_start, row.quiet_hours_end)

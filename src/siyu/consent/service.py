@@ -103,15 +103,42 @@ def change_consent(
     Raises TimezoneRequired for a naive ``at``."""
     moment = aware_moment(at)
     state = lock_consent_state(session, brand_id, member_id, channel.value)
+    return _record_choice(
+        session,
+        state,
+        opted_in=opted_in,
+        changed_by=changed_by,
+        source=source,
+        moment=moment,
+        staff_id=staff_id,
+        consumer_id=consumer_id,
+        note=note,
+    )
+
+
+def _record_choice(
+    session: Session,
+    state: ConsentState,
+    *,
+    opted_in: bool,
+    changed_by: ChangedBy,
+    source: str,
+    moment: datetime,
+    staff_id: int | None = None,
+    consumer_id: int | None = None,
+    note: str | None = None,
+) -> ConsentChange | None:
+    """``change_consent`` on a consent row the caller has locked."""
     if state.opted_in is opted_in:
         return None
+    source = source[:64]
     change = ConsentChange(
-        brand_id=brand_id,
-        member_id=member_id,
-        channel=channel.value,
+        brand_id=state.brand_id,
+        member_id=state.member_id,
+        channel=state.channel,
         opted_in=opted_in,
         changed_by=changed_by.value,
-        source=source[:64],
+        source=source,
         staff_id=staff_id,
         consumer_id=consumer_id,
         note=note,
@@ -121,17 +148,17 @@ def change_consent(
     state.opted_in = opted_in
     state.changed_at = moment
     state.changed_by = changed_by.value
-    state.source = source[:64]
+    state.source = source
     session.flush()
     record_event(
         session,
-        brand_id,
+        state.brand_id,
         events.MemberConsentChanged(
-            member_id=member_id,
-            channel=channel.value,
+            member_id=state.member_id,
+            channel=state.channel,
             opted_in=opted_in,
             changed_by=changed_by.value,
-            source=source[:64],
+            source=source,
         ),
     )
     return change
@@ -149,8 +176,11 @@ def aware_moment(at: datetime | None) -> datetime:
 def consumer_consent(session: Session, consumer: Consumer) -> ConsentOut:
     """The logged-in consumer's own consent. Raises NotAMember."""
     member_id = consumer_member_id(session, consumer)
-    full = member_consent(session, consumer.brand_id, member_id)
-    return ConsentOut(channels=full.channels, credits=full.credits)
+    policy, _ = load_policy(session, consumer.brand_id)
+    return ConsentOut(
+        channels=_channel_states(session, consumer.brand_id, member_id, policy),
+        credits=_credits(session, consumer.brand_id, member_id),
+    )
 
 
 def update_consumer_consent(
@@ -191,14 +221,13 @@ def record_opt_outs(
     for channel in sorted(set(data.channels)):
         state = lock_consent_state(session, actor.brand_id, member.id, channel.value)
         previous = state.opted_in
-        changed = change_consent(
+        changed = _record_choice(
             session,
-            actor.brand_id,
-            member.id,
-            channel=channel,
+            state,
             opted_in=False,
             changed_by=ChangedBy.STAFF if by_staff else ChangedBy.IMPORT,
             source=source if by_staff else actor.label,
+            moment=utc_now(),
             staff_id=actor.staff_id if by_staff else None,
             note=data.note,
         )

@@ -99,9 +99,7 @@ def _store_ids(session: Session, brand_id: int) -> dict[str, int]:
 
 
 def _create_touchpoints(session: Session, brand: Brand, actor: Actor) -> int:
-    stores = {
-        s.code: s.id for s in session.scalars(select(Store).where(Store.brand_id == brand.id))
-    }
+    stores = _store_ids(session, brand.id)
     guides = {
         s.login: s.id for s in session.scalars(select(Staff).where(Staff.brand_id == brand.id))
     }
@@ -124,9 +122,7 @@ def _create_touchpoints(session: Session, brand: Brand, actor: Actor) -> int:
 
 def _run_journeys(session: Session, brand: Brand) -> int:
     app_id = mini_program_app_id(session, brand.id)
-    stores = {
-        s.code: s.id for s in session.scalars(select(Store).where(Store.brand_id == brand.id))
-    }
+    stores = _store_ids(session, brand.id)
     for index, (user, nickname, touchpoint_code, store_code, sku_code) in enumerate(JOURNEYS):
         scene_key = _scene_key(session, brand.id, touchpoint_code)
         touchpoint = session.scalar(

@@ -25,22 +25,61 @@ def defer_job(
     *,
     queue: str,
     delay_seconds: int = 0,
+    lock: str | None = None,
 ) -> int:
     """Queue ``task_name`` (its full name, e.g. ``siyu:print_store_codes``) with ``args`` on
-    ``queue``, due now or in ``delay_seconds``; returns the job id."""
-    scheduled_at = utc_now() + timedelta(seconds=delay_seconds) if delay_seconds > 0 else None
-    return int(
-        session.execute(
-            text(
-                "SELECT unnest(procrastinate_defer_jobs_v1(ARRAY[ROW(:queue, :task, 0, NULL, "
-                "NULL, CAST(:args AS jsonb), CAST(:scheduled_at AS timestamptz))"
-                "::procrastinate_job_to_defer_v1]))"
-            ),
-            {
-                "queue": queue,
-                "task": task_name,
-                "args": orjson.dumps(dict(args)).decode(),
-                "scheduled_at": scheduled_at,
-            },
-        ).scalar_one()
+    ``queue``, due now or in ``delay_seconds``; returns the job id. Jobs sharing a ``lock``
+    never run at once (procrastinate's lock)."""
+    return _defer(session, task_name, args, queue, delay_seconds, lock, None)
+
+
+def defer_job_unless_waiting(
+    session: Session,
+    task_name: str,
+    args: Mapping[str, Any],
+    *,
+    queue: str,
+    queueing_lock: str,
+    lock: str | None = None,
+) -> int | None:
+    """Queue the job unless one with the same ``queueing_lock`` is waiting to start (it will
+    see whatever the caller commits, since it has not started yet); returns the new job's id,
+    or None. ``lock`` as for ``defer_job``."""
+    waiting = session.scalar(
+        text(
+            "SELECT EXISTS (SELECT 1 FROM procrastinate_jobs WHERE queueing_lock = :key"
+            " AND status = 'todo')"
+        ),
+        {"key": queueing_lock},
     )
+    if waiting:
+        return None
+    return _defer(session, task_name, args, queue, 0, lock, queueing_lock)
+
+
+def _defer(
+    session: Session,
+    task_name: str,
+    args: Mapping[str, Any],
+    queue: str,
+    delay_seconds: int,
+    lock: str | None,
+    queueing_lock: str | None,
+) -> int:
+    scheduled_at = utc_now() + timedelta(seconds=delay_seconds) if delay_seconds > 0 else None
+    job_id = session.execute(
+        text(
+            "SELECT unnest(procrastinate_defer_jobs_v1(ARRAY[ROW(:queue, :task, 0, :lock,"
+            " :queueing_lock, CAST(:args AS jsonb), CAST(:scheduled_at AS timestamptz))"
+            "::procrastinate_job_to_defer_v1]))"
+        ),
+        {
+            "queue": queue,
+            "task": task_name,
+            "lock": lock,
+            "queueing_lock": queueing_lock,
+            "args": orjson.dumps(dict(args)).decode(),
+            "scheduled_at": scheduled_at,
+        },
+    ).scalar_one()
+    return int(job_id)

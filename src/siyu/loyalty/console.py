@@ -18,7 +18,7 @@ from siyu.access.rules import Permission
 from siyu.access.service import SessionContext
 from siyu.core.errors import InvalidInput, SiyuError
 from siyu.loyalty import service
-from siyu.loyalty.schemas import PointsPolicyIn, TierIn, TierSetIn
+from siyu.loyalty.schemas import PointsPolicyIn, TierIn, TierOut, TierSetIn
 from siyu.web.csrf import ConsoleForm
 from siyu.web.deps import ConsoleContext, Uow
 from siyu.web.forms import FormProblem, form_problem, problem_context
@@ -52,16 +52,7 @@ def _page(
     tiers = service.list_tiers(session, ctx.actor)
     policy = service.get_points_policy(session, ctx.actor)
     if rows is None:
-        rows = [
-            {
-                "code": t.code,
-                "name": t.name,
-                "min_growth_value": t.min_growth_value,
-                "points_multiplier_permille": t.points_multiplier_permille,
-                "sort": t.sort,
-            }
-            for t in tiers
-        ]
+        rows = [TierOut.model_validate(t).model_dump() for t in tiers]
         rows += [
             {"sort": (len(tiers) + n + 1) * 10, "points_multiplier_permille": 1000}
             for n in range(BLANK_ROWS)

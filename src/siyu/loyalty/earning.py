@@ -50,6 +50,7 @@ def earn_for_paid_order(
         cause_type="order",
         cause_id=order_id,
         order_id=order_id,
+        tiers=tiers,
         now=now,
     )
     if not counted:
@@ -112,34 +113,23 @@ def reverse_for_refund(
     )
     assert order is not None
     member = ledger.locked_member(session, brand_id, purchase.member_id)
-    earlier_refunds = [
-        row.cause_id
-        for row in session.scalars(
-            select(GrowthEntry).where(
-                GrowthEntry.brand_id == brand_id,
-                GrowthEntry.order_id == order.id,
-                GrowthEntry.kind == "refund",
-            )
+    earlier_refunds = session.scalars(
+        select(GrowthEntry).where(
+            GrowthEntry.brand_id == brand_id,
+            GrowthEntry.order_id == order.id,
+            GrowthEntry.kind == "refund",
         )
-    ]
+    ).all()
     refunded_before = int(
         session.scalar(
             select(func.coalesce(func.sum(Refund.amount_fen), 0)).where(
-                Refund.brand_id == brand_id, Refund.id.in_(earlier_refunds)
+                Refund.brand_id == brand_id,
+                Refund.id.in_([row.cause_id for row in earlier_refunds]),
             )
         )
         or 0
     )
-    growth_taken_before = int(
-        session.scalar(
-            select(func.coalesce(func.sum(GrowthEntry.shortfall - GrowthEntry.delta), 0)).where(
-                GrowthEntry.brand_id == brand_id,
-                GrowthEntry.order_id == order.id,
-                GrowthEntry.kind == "refund",
-            )
-        )
-        or 0
-    )
+    growth_taken_before = sum(row.shortfall - row.delta for row in earlier_refunds)
 
     def share(given: int, taken_before: int) -> int:
         return rules.proportional_reversal(
@@ -154,16 +144,22 @@ def reverse_for_refund(
         cause_type="refund",
         cause_id=refund.id,
         order_id=order.id,
+        tiers=ledger.brand_tiers(session, brand_id),
         now=now,
     )
     if not handled:
         return False
     cause = ledger.Cause("refund", refund.id, order.id)
+    # Every row below has this refund as its cause, so one row per kind at most is written:
+    # what earlier refunds took back is read once.
+    reversed_before = sum(
+        row.shortfall - row.delta
+        for row in _order_entries(session, brand_id, order.id, "reverse_earn")
+    )
+    returned_before = sum(
+        row.delta for row in _order_entries(session, brand_id, order.id, "return_spend")
+    )
     for earn in _order_entries(session, brand_id, order.id, "earn"):
-        reversed_before = sum(
-            row.shortfall - row.delta
-            for row in _order_entries(session, brand_id, order.id, "reverse_earn")
-        )
         points = share(earn.delta, reversed_before)
         if points > 0:
             earn_lots = _lots_of_entry(session, brand_id, earn.id)
@@ -178,9 +174,6 @@ def reverse_for_refund(
                 allow_shortfall=True,
             )
     for spend in _order_entries(session, brand_id, order.id, "spend"):
-        returned_before = sum(
-            row.delta for row in _order_entries(session, brand_id, order.id, "return_spend")
-        )
         points = share(-spend.delta, returned_before)
         if points > 0:
             ledger.give_back(

@@ -313,11 +313,13 @@ def change_growth(
     cause_type: str,
     cause_id: int,
     order_id: int,
+    tiers: list[rules.Tier],
     now: datetime,
 ) -> bool:
     """Add (``purchase``) or take back (``refund``, never below 0) growth value, then move the
-    member to the tier it reaches. False (and nothing changed) when the cause was already
-    recorded: the marker that makes order events idempotent."""
+    member to the tier of ``tiers`` (the brand's ladder) it reaches. False (and nothing
+    changed) when the cause was already recorded: the marker that makes order events
+    idempotent."""
     delta = wanted if kind == "purchase" else -min(wanted, member.growth_value)
     shortfall = 0 if kind == "purchase" else wanted + delta
     value_after = member.growth_value + delta
@@ -341,7 +343,7 @@ def change_growth(
     if entry_id is None:
         return False
     member.growth_value = value_after
-    retier_member(session, member, brand_tiers(session, member.brand_id))
+    retier_member(session, member, tiers)
     return True
 
 

@@ -36,12 +36,19 @@ from siyu.members.rules import DEFAULT_POLICY, LifecycleStage
 from siyu.outbox.service import record_event
 
 
-def policy_of(session: Session, brand_id: int) -> rules.LifecyclePolicy:
-    """The brand's thresholds, or the defaults while it has set none. No locks."""
-    row = session.scalar(select(LifecyclePolicy).where(LifecyclePolicy.brand_id == brand_id))
+def _policy_row(session: Session, brand_id: int) -> LifecyclePolicy | None:
+    return session.scalar(select(LifecyclePolicy).where(LifecyclePolicy.brand_id == brand_id))
+
+
+def _thresholds(row: LifecyclePolicy | None) -> rules.LifecyclePolicy:
     if row is None:
         return DEFAULT_POLICY
     return rules.LifecyclePolicy(**{name: getattr(row, name) for name in rules.POLICY_FIELDS})
+
+
+def policy_of(session: Session, brand_id: int) -> rules.LifecyclePolicy:
+    """The brand's thresholds, or the defaults while it has set none. No locks."""
+    return _thresholds(_policy_row(session, brand_id))
 
 
 def evaluate_lifecycle(
@@ -95,8 +102,8 @@ class PolicyView:
 
 def get_lifecycle_policy(session: Session, actor: Actor) -> PolicyView:
     actor.require(Permission.MEMBER_READ)
-    row = session.scalar(select(LifecyclePolicy).where(LifecyclePolicy.brand_id == actor.brand_id))
-    return PolicyView(policy_of(session, actor.brand_id), row is not None)
+    row = _policy_row(session, actor.brand_id)
+    return PolicyView(_thresholds(row), row is not None)
 
 
 def set_lifecycle_policy(

@@ -215,8 +215,8 @@ def merge_members(
     session.flush()
     repoint_references(session, brand_id, survivor.id, merged.id)
     session.expire_all()
-    survivor = _relocked(session, brand_id, survivor_id)
-    merged = _relocked(session, brand_id, merged_id)
+    survivor = session.get_one(Member, (brand_id, survivor_id))  # locked above
+    merged = session.get_one(Member, (brand_id, merged_id))
     merged.status = "merged"
     merged.merged_into_id = survivor.id
     for counter in MERGED_COUNTERS:
@@ -251,12 +251,6 @@ def merge_members(
     )
     evaluate_lifecycle(session, survivor)
     return survivor
-
-
-def _relocked(session: Session, brand_id: int, member_id: int) -> Member:
-    member = session.get(Member, (brand_id, member_id))
-    assert member is not None  # locked above
-    return member
 
 
 def link_identities(

@@ -14,7 +14,7 @@ import importlib
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import select
@@ -48,6 +48,7 @@ from siyu.touchpoints.models import Touchpoint
 ONLINE_ORDERS_SHOWN = 20
 JOURNEY_STEPS_SHOWN = 50
 OFFLINE_ORDERS_SHOWN = 50
+_Row = TypeVar("_Row")
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,10 @@ def online_orders(
     ]
 
 
+def _get(session: Session, model: type[_Row], brand_id: int, row_id: int | None) -> _Row | None:
+    return session.get(model, (brand_id, row_id)) if row_id is not None else None
+
+
 def acquisition(session: Session, member: Member) -> AcquisitionOut | None:
     """Where the member came from (touchpoint, store, guide); None for a prospect without
     any source."""
@@ -187,22 +192,9 @@ def acquisition(session: Session, member: Member) -> AcquisitionOut | None:
         (member.source_touchpoint_id, member.source_store_id, member.source_guide_staff_id)
     ):
         return None
-    brand_id = member.brand_id
-    touchpoint = (
-        session.get(Touchpoint, (brand_id, member.source_touchpoint_id))
-        if member.source_touchpoint_id is not None
-        else None
-    )
-    store = (
-        session.get(Store, (brand_id, member.source_store_id))
-        if member.source_store_id is not None
-        else None
-    )
-    guide = (
-        session.get(Staff, (brand_id, member.source_guide_staff_id))
-        if member.source_guide_staff_id is not None
-        else None
-    )
+    touchpoint = _get(session, Touchpoint, member.brand_id, member.source_touchpoint_id)
+    store = _get(session, Store, member.brand_id, member.source_store_id)
+    guide = _get(session, Staff, member.brand_id, member.source_guide_staff_id)
     return AcquisitionOut(
         joined_at=member.joined_at,
         join_channel=member.join_channel,

@@ -33,11 +33,6 @@ STAGE_LABELS: dict[LifecycleStage, str] = {
     LifecycleStage.CHURNED: "Churned 流失",
 }
 
-# Stages a member reaches by buying; only these go dormant, then churned, by idleness.
-BUYING_STAGES = frozenset(
-    {LifecycleStage.FIRST_PURCHASE, LifecycleStage.REPEAT, LifecycleStage.LOYAL}
-)
-
 
 @dataclass(frozen=True)
 class LifecyclePolicy:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from siyu.access.rules import Actor, Permission, ScopeKind
 from siyu.core.errors import InvalidInput
+from siyu.core.text import contains_pattern
 from siyu.members.errors import MemberNotFound
 from siyu.members.identity import IdentityKind, normalize_phone
 from siyu.members.merging import merge_members
@@ -52,11 +53,6 @@ def get_member(session: Session, actor: Actor, member_id: int) -> Member:
     return member_in_scope(session, actor, member_id)
 
 
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def list_members(
     session: Session,
     actor: Actor,
@@ -90,7 +86,7 @@ def list_members(
         )
         conditions.append(or_(Member.phone == normalized, Member.id.in_(holders)))
     if name:
-        conditions.append(Member.display_name.ilike(_like(name), escape="\\"))
+        conditions.append(Member.display_name.ilike(contains_pattern(name), escape="\\"))
     if stage is not None:
         conditions.append(Member.lifecycle_stage == stage.value)
     if tier_code:

@@ -13,8 +13,8 @@ from siyu.access.rules import Actor
 from siyu.offline import service
 from siyu.offline.imports import (
     MAX_FILE_BYTES,
-    PosFileTooLarge,
     PosImportReport,
+    check_file_size,
     parse_mapping,
     require_pos_import,
 )
@@ -42,11 +42,7 @@ DryRunField = Annotated[bool, Form(description="Check the file and write nothing
 def read_upload(upload: UploadFile) -> bytes:
     """The uploaded file's bytes; PosFileTooLarge past the limit (read no further)."""
     data = upload.file.read(MAX_FILE_BYTES + 1)
-    if len(data) > MAX_FILE_BYTES:
-        raise PosFileTooLarge(
-            f"The file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB; split it.",
-            field="file",
-        )
+    check_file_size(len(data))
     return data
 
 

@@ -43,7 +43,7 @@ from siyu.core.csvfile import (
     decode,
     read_csv,
 )
-from siyu.core.errors import InvalidInput, PermissionDenied
+from siyu.core.errors import InvalidInput
 from siyu.members.identity import normalize_phone
 from siyu.members.models import Member, MemberIdentity
 from siyu.offline import rules
@@ -62,6 +62,15 @@ T = TypeVar("T")
 
 class PosFileTooLarge(InvalidInput):
     code = "file_too_large"
+
+
+def check_file_size(size: int) -> None:
+    """Raise PosFileTooLarge when a file of ``size`` bytes is past ``MAX_FILE_BYTES``."""
+    if size > MAX_FILE_BYTES:
+        raise PosFileTooLarge(
+            f"The file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB; split it.",
+            field="file",
+        )
 
 
 @dataclass(frozen=True)
@@ -83,10 +92,7 @@ class PosImportReport(ImportReport):
 def require_pos_import(actor: Actor) -> None:
     """Raise PermissionDenied unless ``actor`` may import POS files (see rules.may_import_pos)."""
     if not rules.may_import_pos(actor):
-        raise PermissionDenied(
-            f"This action needs the '{Permission.IMPORT_RUN.value}' permission.",
-            extra={"permission": Permission.IMPORT_RUN.value},
-        )
+        actor.require(Permission.IMPORT_RUN)
 
 
 def parse_mapping(json_text: str | None = None, pairs: Sequence[str] = ()) -> dict[str, str]:
@@ -121,10 +127,6 @@ class PosFile:
     table: CsvTable
     columns: dict[str, str]
 
-    def cell(self, row: CsvRow, field: str) -> str:
-        column = self.columns.get(field)
-        return row.get(column) if column is not None else ""
-
     def gives(self, field: str) -> bool:
         return field in self.columns
 
@@ -140,11 +142,8 @@ def read_pos_file(kind: ImportKind, source: CsvSource, mapping: Mapping[str, str
     given twice); ImportRejected on line 1 for a mapped column the file lacks or a required
     field no column gives, and for everything ``read_csv`` refuses.
     """
-    if isinstance(source, bytes) and len(source) > MAX_FILE_BYTES:
-        raise PosFileTooLarge(
-            f"The file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB; split it.",
-            field="file",
-        )
+    if isinstance(source, bytes):
+        check_file_size(len(source))
     try:
         columns_of = rules.check_mapping(kind, mapping)
     except MappingProblem as problem:

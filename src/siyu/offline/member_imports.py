@@ -22,9 +22,8 @@ file is a bad row.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
-from typing import TypeVar
 
 from sqlalchemy import ARRAY, BigInteger, Date, String, func, literal, update
 from sqlalchemy.orm import Session
@@ -68,7 +67,6 @@ POS = IdentityKind.POS_MEMBER_NUMBER.value
 PHONE = IdentityKind.PHONE.value
 SOURCE = "pos_import"
 JOIN_CHANNEL = "pos"
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -194,14 +192,7 @@ def import_pos_members(
             store_ids=sorted({r.store_id for r in rows if r.store_id is not None}),
         ),
     )
-    return PosImportReport(
-        kind=report.kind,
-        import_id=record.id,
-        rows=report.rows,
-        created=created,
-        updated=updated,
-        unchanged=report.unchanged,
-    )
+    return replace(report, import_id=record.id)
 
 
 # ---------------------------------------------------------------- checking

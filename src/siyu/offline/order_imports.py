@@ -29,8 +29,9 @@ summaries are written with one statement each.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import (
@@ -51,7 +52,6 @@ from sqlalchemy.types import TypeEngine
 
 from siyu.access.rules import Actor
 from siyu.catalog.models import Sku
-from siyu.catalog.rules import format_price_yuan
 from siyu.core.clock import utc_now
 from siyu.core.csvfile import (
     CsvRow,
@@ -87,6 +87,7 @@ from siyu.offline.locks import lock_pos_import
 from siyu.offline.models import OfflineOrder, OfflineOrderLine
 from siyu.offline.rules import ImportKind, SummaryChange
 from siyu.outbox.service import record_event
+from siyu.settlement.rules import format_yuan
 
 POS = IdentityKind.POS_MEMBER_NUMBER.value
 PHONE = IdentityKind.PHONE.value
@@ -206,13 +207,9 @@ def import_pos_orders(
         ),
     )
     member_orders = sum(1 for r in new if members[r.number] is not None)
-    return PosImportReport(
-        kind=report.kind,
+    return replace(
+        report,
         import_id=record.id,
-        rows=report.rows,
-        created=report.created,
-        updated=0,
-        unchanged=report.unchanged,
         lines=line_count,
         member_orders=member_orders,
         anonymous_orders=len(new) - member_orders,
@@ -284,7 +281,7 @@ def _check(
             continue
         lines_sum = sum(line.amount_fen for line in receipt.lines)
         if lines_sum != receipt.order_total:
-            shown = format_signed_yuan if in_yuan else str
+            shown = partial(format_yuan, grouping=False) if in_yuan else str
             errors.append(
                 RowError(
                     receipt.first_line,
@@ -294,10 +291,6 @@ def _check(
                 )
             )
     return receipts, errors
-
-
-def format_signed_yuan(fen: int) -> str:
-    return ("-" if fen < 0 else "") + format_price_yuan(abs(fen))
 
 
 def _disagreements(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Date, Select, cast, func, select
@@ -19,6 +19,7 @@ from siyu.catalog.models import Product
 from siyu.core.clock import SHANGHAI
 from siyu.offline import rules
 from siyu.offline.errors import InvalidReportPeriod
+from siyu.offline.imports import require_pos_import
 from siyu.offline.models import OfflineImport, OfflineOrder, OfflineOrderLine
 from siyu.offline.schemas import (
     OfflineImportOut,
@@ -32,6 +33,7 @@ from siyu.orders.models import Order
 from siyu.org.errors import RegionNotFound, StoreNotFound
 from siyu.org.models import Region, Store
 from siyu.org.service import region_scope, store_scope
+from siyu.settlement.rules import shanghai_midnight
 
 MAX_REPORT_DAYS = 3660
 MAX_REPORT_DAYS_BY_DAY = 366
@@ -106,8 +108,7 @@ def member_offline_orders(
 
 def list_imports(session: Session, actor: Actor, *, limit: int = 20) -> list[OfflineImportOut]:
     """The latest imports, newest first: HQ sees all of the brand's, others their own."""
-    if not rules.may_import_pos(actor):
-        actor.require(Permission.IMPORT_RUN)
+    require_pos_import(actor)
     condition = OfflineImport.brand_id == actor.brand_id
     if actor.scope is not ScopeKind.BRAND:
         condition = condition & (OfflineImport.staff_id == actor.staff_id)
@@ -143,15 +144,11 @@ class _Period:
 
     @property
     def start(self) -> datetime:
-        return _shanghai_midnight(self.first_day)
+        return shanghai_midnight(self.first_day)
 
     @property
     def end(self) -> datetime:
-        return _shanghai_midnight(self.end_day)
-
-
-def _shanghai_midnight(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=SHANGHAI).astimezone(UTC)
+        return shanghai_midnight(self.end_day)
 
 
 def private_domain_share(

@@ -204,15 +204,23 @@ class ShippingStage:
         ]
 
 
-def share_out(amount_fen: int, weights: Sequence[int]) -> list[int]:
-    """Split ``amount_fen`` over ``weights`` in proportion, to the fen: floors first, then the
-    leftover fen one each to the largest remainders (the earlier on a tie). The parts add up to
-    ``amount_fen`` and none exceeds its weight when ``amount_fen`` <= the weights' sum."""
+def share_out(
+    amount_fen: int, weights: Sequence[int], priority: Sequence[int] | None = None
+) -> list[int]:
+    """Split ``amount_fen`` over ``weights`` in proportion, by largest remainder: floors first,
+    then the leftover units one each to the largest remainders ``amount * weight mod sum``;
+    equal remainders go first to the higher ``priority`` (distinct values; default: the
+    earlier). The parts add up to ``amount_fen`` and none exceeds its weight when
+    ``amount_fen`` <= the weights' sum. Used for discounts over lines and for attribution's
+    credit over touchpoints (siyu.attribution.rules)."""
     total = sum(weights)
     if total <= 0 or amount_fen <= 0:
         return [0 for _ in weights]
+    ranks = priority if priority is not None else [-index for index in range(len(weights))]
     parts = [amount_fen * weight // total for weight in weights]
-    remainders = sorted(range(len(weights)), key=lambda i: (-(amount_fen * weights[i] % total), i))
+    remainders = sorted(
+        range(len(weights)), key=lambda i: (-(amount_fen * weights[i] % total), -ranks[i])
+    )
     for index in remainders[: amount_fen - sum(parts)]:
         parts[index] += 1
     return parts

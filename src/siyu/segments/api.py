@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
+from sqlalchemy.orm import Session
 
 from siyu.access.rules import Actor
 from siyu.core.pagination import MAX_PAGE_SIZE, Page
@@ -299,6 +300,18 @@ def csv_lines(database: Database, actor: Actor, segment_id: int) -> Iterator[str
     yield buffer.getvalue()
 
 
+def csv_export(
+    request: Request, session: Session, actor: Actor, segment_id: int
+) -> StreamingResponse:
+    """The segment's CSV download (SegmentNotFound at once, before streaming begins)."""
+    service.get_segment(session, actor, segment_id)
+    return StreamingResponse(
+        csv_lines(get_database(request), actor, segment_id),
+        media_type=CSV_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="segment-{segment_id}.csv"'},
+    )
+
+
 @router.get(
     "/segments/{segment_id}/export.csv",
     response_class=Response,
@@ -309,9 +322,4 @@ def export_segment(
 ) -> StreamingResponse:
     """The members as of the last refresh, streamed as CSV: member id, name, phone (masked
     unless the caller has member:pii), tier, lifecycle stage, home store."""
-    service.get_segment(session, actor, segment_id)
-    return StreamingResponse(
-        csv_lines(get_database(request), actor, segment_id),
-        media_type=CSV_TYPE,
-        headers={"Content-Disposition": f'attachment; filename="segment-{segment_id}.csv"'},
-    )
+    return csv_export(request, session, actor, segment_id)

@@ -420,31 +420,25 @@ def _probed_bounds(
     return and_(true(), *parts)
 
 
+def _lifetime_bounds(total: Any, low: int | None, high: int | None) -> ColumnElement[bool]:
+    """[low, high] bounds on a lifetime summary column of the member row."""
+    parts = []
+    if low is not None:
+        parts.append(total >= low)
+    if high is not None:
+        parts.append(total <= high)
+    return and_(*parts)
+
+
 def _spend(c: conditions.Spend, ctx: _Context) -> ColumnElement[bool]:
     if c.within_days is None:
-        parts = []
-        if c.at_least_fen is not None:
-            parts.append(member.c.total_spent_fen >= c.at_least_fen)
-        if c.at_most_fen is not None:
-            parts.append(member.c.total_spent_fen <= c.at_most_fen)
-        return and_(*parts)
-    return _window_bounds(
-        ctx,
-        c.within_days,
-        func.sum,
-        c.at_least_fen,
-        c.at_most_fen,
-    )
+        return _lifetime_bounds(member.c.total_spent_fen, c.at_least_fen, c.at_most_fen)
+    return _window_bounds(ctx, c.within_days, func.sum, c.at_least_fen, c.at_most_fen)
 
 
 def _orders(c: conditions.OrderCount, ctx: _Context) -> ColumnElement[bool]:
     if c.within_days is None:
-        parts = []
-        if c.at_least is not None:
-            parts.append(member.c.order_count >= c.at_least)
-        if c.at_most is not None:
-            parts.append(member.c.order_count <= c.at_most)
-        return and_(*parts)
+        return _lifetime_bounds(member.c.order_count, c.at_least, c.at_most)
     return _window_bounds(ctx, c.within_days, lambda _: func.count(), c.at_least, c.at_most)
 
 

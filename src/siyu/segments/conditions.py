@@ -9,21 +9,19 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Sequence
 from datetime import date
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 MAX_VALUES = 200
 MAX_WINDOW_DAYS = 3660
-LIFECYCLE_STAGES = ("prospect", "new", "first_purchase", "repeat", "loyal", "dormant", "churned")
-EVENT_KINDS = ("scan", "visit", "view_item", "add_to_cart", "share", "claim_coupon", "custom")
-GENDERS = ("male", "female", "unknown")
-
 LifecycleStage = Literal[
     "prospect", "new", "first_purchase", "repeat", "loyal", "dormant", "churned"
 ]
 EventKind = Literal["scan", "visit", "view_item", "add_to_cart", "share", "claim_coupon", "custom"]
 Gender = Literal["male", "female", "unknown"]
+LIFECYCLE_STAGES: tuple[str, ...] = get_args(LifecycleStage)
+GENDERS: tuple[str, ...] = get_args(Gender)
 Days = Annotated[int, Field(ge=1, le=MAX_WINDOW_DAYS)]
 Id = Annotated[int, Field(ge=1)]
 Code = Annotated[str, Field(min_length=1, max_length=64)]
@@ -155,7 +153,7 @@ class HasTag(Condition):
 
 class LifecycleStageIs(Condition):
     key = "lifecycle_stage"
-    values: list[LifecycleStage] = Field(alias="in", min_length=1, max_length=7)
+    values: list[LifecycleStage] = Field(alias="in", min_length=1, max_length=len(LIFECYCLE_STAGES))
 
     def describe(self) -> str:
         return f"lifecycle stage in ({_list(self.values)})"

@@ -9,7 +9,6 @@ whatever the call had begun.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -21,12 +20,12 @@ from siyu.access.rules import Permission
 from siyu.access.service import SessionContext
 from siyu.core.errors import SiyuError
 from siyu.segments import conditions, service, tags
-from siyu.segments.api import CSV_TYPE, csv_lines, segment_out, tag_out
+from siyu.segments.api import csv_export, segment_out, tag_out
 from siyu.segments.errors import SegmentRuleInvalid
 from siyu.segments.rules import Schedule, TagKind
 from siyu.segments.schemas import SegmentCreate, SegmentUpdate, TagCreate
 from siyu.web.csrf import ConsoleForm
-from siyu.web.deps import ConsoleContext, Uow, get_database
+from siyu.web.deps import ConsoleContext, Uow
 from siyu.web.forms import FormProblem, form_problem, problem_context
 from siyu.web.templating import render
 
@@ -290,10 +289,4 @@ def export_segment_csv(
     request: Request, segment_id: int, session: Uow, ctx: ConsoleContext
 ) -> StreamingResponse:
     """The members as CSV (phones masked unless the staff member has member:pii)."""
-    service.get_segment(session, ctx.actor, segment_id)
-    lines: Iterator[str] = csv_lines(get_database(request), ctx.actor, segment_id)
-    return StreamingResponse(
-        lines,
-        media_type=CSV_TYPE,
-        headers={"Content-Disposition": f'attachment; filename="segment-{segment_id}.csv"'},
-    )
+    return csv_export(request, session, ctx.actor, segment_id)

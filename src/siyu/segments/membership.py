@@ -104,10 +104,14 @@ def _rowcount(result: Any) -> int:
 COUNTED = {"preserve_rowcount": True}
 
 
+def _drop_fresh(session: Session) -> None:
+    session.execute(text(f"DROP TABLE IF EXISTS {FRESH_TABLE}"))
+
+
 def _compute_fresh(session: Session, statement: Select[int]) -> int:
     """The statement's member ids into a temporary table (CREATE TABLE AS, which, unlike
     INSERT ... SELECT, may use parallel workers); returns how many."""
-    session.execute(text(f"DROP TABLE IF EXISTS {FRESH_TABLE}"))
+    _drop_fresh(session)
     count = _rowcount(
         session.execute(statement.into(FRESH_TABLE, temporary=True), execution_options=COUNTED)
     )
@@ -116,22 +120,25 @@ def _compute_fresh(session: Session, statement: Select[int]) -> int:
     return count
 
 
-def _drop_fresh(session: Session) -> None:
-    session.execute(text(f"DROP TABLE IF EXISTS {FRESH_TABLE}"))
+def _fresh_members(
+    session: Session, row: Segment | Tag, rule: dict[str, Any], now: datetime
+) -> int:
+    """The members ``rule`` selects now within the scope ``row`` was made in, into the
+    temporary table; returns how many."""
+    statement = matching_statement(
+        session,
+        rules.parse_rule(rule).node,
+        brand_id=row.brand_id,
+        owner=owner_actor(row, row.brand_id),
+        now=now,
+    )
+    return _compute_fresh(session, statement)
 
 
 def refresh_segment_members(session: Session, segment: Segment, now: datetime) -> Difference:
     """Recompute ``segment``'s materialised membership and stamp it (member_count,
     last_refreshed_at). The caller holds the segment's lock and records the event."""
-    node = rules.parse_rule(segment.rule).node
-    statement = matching_statement(
-        session,
-        node,
-        brand_id=segment.brand_id,
-        owner=owner_actor(segment, segment.brand_id),
-        now=now,
-    )
-    count = _compute_fresh(session, statement)
+    count = _fresh_members(session, segment, segment.rule, now)
     current = and_(
         SegmentMember.brand_id == segment.brand_id, SegmentMember.segment_id == segment.id
     )
@@ -164,11 +171,7 @@ def recompute_rule_tag_members(session: Session, tag: Tag, now: datetime) -> Dif
     """Make the rule tag's holders exactly the members its rule selects now (source 'rule')
     and stamp ``last_refreshed_at``. The caller holds the tag's lock and records the event."""
     assert tag.rule is not None
-    node = rules.parse_rule(tag.rule).node
-    statement = matching_statement(
-        session, node, brand_id=tag.brand_id, owner=owner_actor(tag, tag.brand_id), now=now
-    )
-    count = _compute_fresh(session, statement)
+    count = _fresh_members(session, tag, tag.rule, now)
     current = and_(MemberTag.brand_id == tag.brand_id, MemberTag.tag_id == tag.id)
     removed = _rowcount(
         session.execute(

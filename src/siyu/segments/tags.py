@@ -4,7 +4,7 @@ Every staff function takes the acting ``Actor`` and the caller's session; none c
 definitions are brand-wide: anyone who may read members may read them; creating and changing
 them needs ``segment:write`` and, for a definition made in a narrower scope, that scope inside
 the actor's. Tagging a member needs ``member:write`` and the member in the actor's scope
-(siyu.segments.compiler.member_scope); a guide only keeps per-guide tags, on their own
+(siyu.members.service.member_in_scope); a guide only keeps per-guide tags, on their own
 customers. Rule tags cannot be put on or taken off by hand: their rule decides. Every change
 writes an audit entry and a domain event in the caller's transaction.
 """
@@ -24,7 +24,7 @@ from siyu.core.clock import utc_now
 from siyu.core.snapshot import row_snapshot
 from siyu.members.errors import MemberNotFound
 from siyu.members.models import Member
-from siyu.members.service import member_scope
+from siyu.members.service import member_in_scope
 from siyu.org.models import Store
 from siyu.org.service import store_scope
 from siyu.outbox.service import record_event
@@ -274,15 +274,8 @@ def recompute_rule_tag_on_schedule(
 
 def visible_member(session: Session, actor: Actor, member_id: int) -> Member:
     """The active member if in the actor's scope; otherwise MemberNotFound."""
-    row = session.scalar(
-        select(Member).where(
-            Member.brand_id == actor.brand_id,
-            Member.id == member_id,
-            Member.status == "active",
-            member_scope(actor),
-        )
-    )
-    if row is None:
+    row = member_in_scope(session, actor, member_id)
+    if row.status != "active":
         raise MemberNotFound(f"Member {member_id} was not found.")
     return row
 

@@ -22,7 +22,7 @@ from siyu.brands.models import Brand
 from siyu.brands.service import get_brand_by_slug
 from siyu.consumers.service import ConsumerContext, authenticate_consumer
 from siyu.core.errors import SiyuError
-from siyu.members.membership import join_by_scene, membership_of
+from siyu.members.membership import JOIN_BY_SCAN, join_member, membership_of
 from siyu.shop import service
 from siyu.shop.web import COOKIE_MAX_AGE, SHOP_COOKIE, ShopRoute, see_other
 from siyu.touchpoints.models import Touchpoint
@@ -99,8 +99,8 @@ def scan(
     member_id: int | None = None
     if context is not None:
         member = membership_of(session, row.id, context.consumer)
-        if scene_key is not None:
-            join_by_scene(session, row.id, member, scene_key)
+        if touchpoint is not None:  # the scene resolved above: join_by_scene without a lookup
+            join_member(session, row.id, member.id, channel=JOIN_BY_SCAN, touchpoint=touchpoint)
         member_id = member.id
     record_scan_visit(
         session,

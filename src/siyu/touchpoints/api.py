@@ -94,6 +94,11 @@ def _zip(content: bytes, filename: str) -> Response:
     )
 
 
+def run_archive_response(run: StoreCodeRun, content: bytes) -> Response:
+    """A run's ZIP as a download (here and in the console)."""
+    return _zip(content, f"codes-{run.kind}-run{run.id}.zip")
+
+
 def _out(view: service.TouchpointView) -> TouchpointOut:
     row = view.touchpoint
     return TouchpointOut(
@@ -201,8 +206,7 @@ def get_store_code_run(run_id: int, session: Uow, actor: CurrentActor) -> StoreC
 @router.get(RUNS + "/{run_id}/archive", response_class=Response, responses=ZIP)
 def store_code_run_archive(run_id: int, session: Uow, actor: CurrentActor) -> Response:
     """The run's ZIP: 409 archive_not_ready until it succeeded."""
-    run, content = runs.run_archive(session, actor, run_id)
-    return _zip(content, f"codes-{run.kind}-run{run.id}.zip")
+    return run_archive_response(*runs.run_archive(session, actor, run_id))
 
 
 @router.get("/touchpoints/{touchpoint_id}", response_model=TouchpointOut)

@@ -17,6 +17,7 @@ mode the official account and WeCom draw their own codes (CodeImageUnavailable h
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
@@ -31,7 +32,6 @@ from siyu.touchpoints import events, rules
 from siyu.touchpoints.errors import (
     CodeImageUnavailable,
     InvalidCodePage,
-    PageNotApplicable,
     TooManyCodes,
     TouchpointCodeNotFound,
     WeChatRateLimited,
@@ -41,7 +41,7 @@ from siyu.touchpoints.locks import lock_touchpoint, lock_touchpoint_code
 from siyu.touchpoints.models import TouchpointCode, TouchpointCodeImage
 from siyu.touchpoints.rules import CodeImage, Medium
 from siyu.touchpoints.schemas import TouchpointCodeCreate, TouchpointCodeUpdate
-from siyu.touchpoints.service import issue_scene_code, visible_touchpoint
+from siyu.touchpoints.service import check_page, issue_scene_code, visible_touchpoint
 from siyu.wechat.adapters import ERR_CODE_MINUTE_QUOTA, ERR_INVALID_PAGE, WeChatError
 from siyu.wechat.service import is_sandbox, mini_program_app_id, mini_program_codes
 
@@ -135,8 +135,7 @@ def update_code(
     code = lock_touchpoint_code(session, actor.brand_id, touchpoint_id, code_id)
     assert code is not None
     changes = data.model_dump(exclude_unset=True)
-    if changes.get("page") is not None and code.medium != Medium.MINI_PROGRAM_CODE.value:
-        raise PageNotApplicable("Only a mini-program code opens a page.", field="page")
+    check_page(Medium(code.medium), changes.get("page"))
     before = row_snapshot(code)
     for key, value in changes.items():
         if value is not None or key == "page":
@@ -222,13 +221,8 @@ def images_of(
         )
     }
     sandbox = is_sandbox()
-    app_ids: list[str] = []
-
-    def app_id() -> str:
-        if not app_ids:
-            app_ids.append(mini_program_app_id(session, brand_id))
-        return app_ids[0]
-
+    # Looked up once, and only if a mini-program code needs it.
+    app_id = cache(lambda: mini_program_app_id(session, brand_id))
     images: dict[int, CodeImage] = {}
     fresh: list[dict[str, object]] = []
     for code in codes:

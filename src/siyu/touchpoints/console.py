@@ -20,7 +20,7 @@ from siyu.access.service import SessionContext
 from siyu.core.errors import SiyuError
 from siyu.org.service import list_regions
 from siyu.touchpoints import runs, service
-from siyu.touchpoints.api import run_out
+from siyu.touchpoints.api import run_archive_response, run_out
 from siyu.touchpoints.rules import MEDIUM_LABELS, Medium
 from siyu.touchpoints.schemas import StoreCodeRunOut, StoreCodesRequest
 from siyu.web.csrf import ConsoleForm
@@ -137,9 +137,4 @@ def run_progress(request: Request, run_id: int, session: Uow, ctx: ConsoleContex
 
 @router.get("/touchpoints/store-codes/runs/{run_id}/archive")
 def run_archive(run_id: int, session: Uow, ctx: ConsoleContext) -> Response:
-    run, content = runs.run_archive(session, ctx.actor, run_id)
-    return Response(
-        content,
-        media_type="application/zip",
-        headers={"Content-Disposition": f'attachment; filename="codes-{run.kind}-run{run.id}.zip"'},
-    )
+    return run_archive_response(*runs.run_archive(session, ctx.actor, run_id))

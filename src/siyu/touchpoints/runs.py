@@ -41,7 +41,6 @@ from siyu.touchpoints.errors import (
     ArchiveExpired,
     ArchiveNotReady,
     NoStores,
-    PageNotApplicable,
     StoreCodeRunNotFound,
     TooManyStores,
 )
@@ -49,7 +48,13 @@ from siyu.touchpoints.locks import lock_store_code_run, lock_store_codes
 from siyu.touchpoints.models import StoreCodeRun, Touchpoint, TouchpointCode
 from siyu.touchpoints.rules import CodeImage, Medium, PrintedCode
 from siyu.touchpoints.schemas import StoreCodesRequest, TouchpointCodeCreate, TouchpointCreate
-from siyu.touchpoints.service import TouchpointView, check_kind, list_kinds, place_touchpoints
+from siyu.touchpoints.service import (
+    TouchpointView,
+    check_kind,
+    check_page,
+    list_kinds,
+    place_touchpoints,
+)
 
 SYNC_STORE_LIMIT = 100
 RUN_TASK = "siyu:print_store_codes"
@@ -66,8 +71,7 @@ PrintedImage = tuple[PrintedCode, CodeImage]
 def _check_request(session: Session, actor: Actor, data: StoreCodesRequest) -> None:
     actor.require(Permission.TOUCHPOINT_WRITE)
     check_kind(session, actor.brand_id, data.kind)
-    if data.page is not None and data.medium is not Medium.MINI_PROGRAM_CODE:
-        raise PageNotApplicable("Only a mini-program code opens a page.", field="page")
+    check_page(data.medium, data.page)
 
 
 def stores_in_request(session: Session, actor: Actor, data: StoreCodesRequest) -> list[Store]:

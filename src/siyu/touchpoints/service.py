@@ -251,6 +251,13 @@ def _resolve_placement(
     return store_id, region_id
 
 
+def check_page(medium: rules.Medium, page: str | None) -> None:
+    """Raises PageNotApplicable when a page is given for a medium other than a mini-program
+    code (only that opens a page)."""
+    if page is not None and medium is not rules.Medium.MINI_PROGRAM_CODE:
+        raise PageNotApplicable("Only a mini-program code opens a page.", field="page")
+
+
 def issue_scene_codes(
     session: Session,
     brand_id: int,
@@ -263,8 +270,7 @@ def issue_scene_codes(
     """Add a code with a fresh scene key to each touchpoint (flushed; no audit, no event: the
     caller records them). One query checks all the drawn keys. Raises PageNotApplicable when
     a page is given for a medium other than a mini-program code."""
-    if page is not None and medium is not rules.Medium.MINI_PROGRAM_CODE:
-        raise PageNotApplicable("Only a mini-program code opens a page.", field="page")
+    check_page(medium, page)
     keys: list[str] = []
     for _ in range(MAX_KEY_ATTEMPTS):
         drawn = {rules.new_scene_key() for _ in range(len(touchpoint_ids) - len(keys))}

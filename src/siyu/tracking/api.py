@@ -111,15 +111,23 @@ def _check_declared_length(declared: str | None) -> None:
         raise _too_large()
 
 
-async def _body(request: Request) -> bytes:
-    _check_declared_length(request.headers.get("content-length"))
+async def _read_body(receive: Any, declared: str | None) -> bytes:
+    """The request body from the ASGI ``receive``, refused (BatchTooLarge) as soon as it
+    declares or passes MAX_BATCH_BYTES."""
+    _check_declared_length(declared)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ConnectionAbortedError("the client went away")
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > rules.MAX_BATCH_BYTES:
             raise _too_large()
         chunks.append(chunk)
+        more = message.get("more_body", False)
     return b"".join(chunks)
 
 
@@ -179,25 +187,10 @@ class EventsFastPath:
             elif name == b"content-length":
                 declared = value.decode("latin-1")
 
-        async def read_body() -> bytes:
-            _check_declared_length(declared)
-            chunks: list[bytes] = []
-            size = 0
-            more = True
-            while more:
-                message = await receive()
-                if message["type"] != "http.request":
-                    raise ConnectionAbortedError("the client went away")
-                chunk = message.get("body", b"")
-                size += len(chunk)
-                if size > rules.MAX_BATCH_BYTES:
-                    raise _too_large()
-                chunks.append(chunk)
-                more = message.get("more_body", False)
-            return b"".join(chunks)
-
         try:
-            answer = await ingest_batch(scope["app"], authorization, write_key, read_body)
+            answer = await ingest_batch(
+                scope["app"], authorization, write_key, lambda: _read_body(receive, declared)
+            )
         except SiyuError as error:
             await _problem(error)(scope, receive, send)
             return
@@ -245,7 +238,7 @@ async def ingest_events(request: Request) -> Response:
         request.app,
         request.headers.get("authorization"),
         request.headers.get("x-siyu-write-key"),
-        lambda: _body(request),
+        lambda: _read_body(request.receive, request.headers.get("content-length")),
     )
     return Response(answer, media_type="application/json")
 

@@ -33,6 +33,18 @@ class _Stores:
     by_code: dict[str, int]
     ids: frozenset[int]
 
+    def stale_for(self, event: EventIn, now: float) -> bool:
+        """Whether the list must be loaded again for ``event``: expired, or missing the
+        store it names and older than STORE_RELOAD_SECONDS."""
+        if self.deadline < now:
+            return True
+        missing = (
+            event.store_id not in self.ids
+            if event.store_id is not None
+            else event.store_code not in self.by_code
+        )
+        return missing and now - self.loaded_at > STORE_RELOAD_SECONDS
+
 
 def unknown(index: int, what: str, field_name: str) -> Rejection:
     return Rejection(index, f"unknown_{what}", f"the brand has no such {what}", field_name)
@@ -65,16 +77,7 @@ class ReferenceCache:
                     if cached is None or cached[0] < now:
                         wanted_scenes.setdefault(brand_id, set()).add(event.scene_key)
                 if (event.store_id is not None or event.store_code is not None) and (
-                    stores is None
-                    or stores.deadline < now
-                    or (
-                        (
-                            event.store_id not in stores.ids
-                            if event.store_id is not None
-                            else event.store_code not in stores.by_code
-                        )
-                        and now - stores.loaded_at > STORE_RELOAD_SECONDS
-                    )
+                    stores is None or stores.stale_for(event, now)
                 ):
                     store_brands.add(brand_id)
                 for table, value in (

@@ -10,13 +10,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import func, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from siyu.core.clock import utc_now
-from siyu.members.models import Member
 from siyu.tracking.models import TrackingEvent
+from siyu.tracking.service import record_last_visits
 
 # The mini-program scene value of a scanned link QR (普通链接二维码): what a printed code opens.
 SCENE_LINK_QR_SCAN = 1011
@@ -65,10 +64,4 @@ def record_scan_visit(
         .on_conflict_do_nothing(index_elements=["brand_id", "event_id"])
     )
     if member_id is not None:
-        session.execute(
-            update(Member)
-            .where(Member.brand_id == brand_id, Member.id == member_id)
-            .values(
-                last_visit_at=func.greatest(func.coalesce(Member.last_visit_at, moment), moment)
-            )
-        )
+        record_last_visits(session, [(brand_id, member_id, moment)])

@@ -23,7 +23,7 @@ from siyu.audit.service import record_change, record_creation
 from siyu.catalog.models import Product, Sku
 from siyu.core.clock import utc_now
 from siyu.core.snapshot import row_snapshot
-from siyu.jobs.deferral import defer_job
+from siyu.jobs.deferral import defer_job_unless_waiting
 from siyu.members.models import Member
 from siyu.org.models import Store
 from siyu.outbox.service import record_event
@@ -189,30 +189,29 @@ def event_backlog(session: Session, actor: Actor) -> EventBacklogOut:
     """The brand's accepted events not loaded yet: waiting, and set aside with their errors.
     Needs tracking:write. Reads only."""
     actor.require(Permission.TRACKING_WRITE)
-    waiting = session.execute(
+    waiting_row = TrackingBatch.failed_at.is_(None)
+    aside_row = TrackingBatch.failed_at.is_not(None)
+    totals = session.execute(
         select(
-            func.count(),
-            func.coalesce(func.sum(TrackingBatch.event_count), 0),
-            func.min(TrackingBatch.received_at),
-        ).where(TrackingBatch.brand_id == actor.brand_id, TrackingBatch.failed_at.is_(None))
-    ).one()
-    aside = session.execute(
-        select(func.count(), func.coalesce(func.sum(TrackingBatch.event_count), 0)).where(
-            TrackingBatch.brand_id == actor.brand_id, TrackingBatch.failed_at.is_not(None)
-        )
+            func.count().filter(waiting_row),
+            func.coalesce(func.sum(TrackingBatch.event_count).filter(waiting_row), 0),
+            func.min(TrackingBatch.received_at).filter(waiting_row),
+            func.count().filter(aside_row),
+            func.coalesce(func.sum(TrackingBatch.event_count).filter(aside_row), 0),
+        ).where(TrackingBatch.brand_id == actor.brand_id)
     ).one()
     shown = session.scalars(
         select(TrackingBatch)
-        .where(TrackingBatch.brand_id == actor.brand_id, TrackingBatch.failed_at.is_not(None))
+        .where(TrackingBatch.brand_id == actor.brand_id, aside_row)
         .order_by(TrackingBatch.id.desc())
         .limit(SET_ASIDE_SHOWN)
     ).all()
     return EventBacklogOut(
-        batches_waiting=waiting[0],
-        events_waiting=waiting[1],
-        oldest_waiting_received_at=waiting[2],
-        batches_set_aside=aside[0],
-        events_set_aside=aside[1],
+        batches_waiting=totals[0],
+        events_waiting=totals[1],
+        oldest_waiting_received_at=totals[2],
+        batches_set_aside=totals[3],
+        events_set_aside=totals[4],
         set_aside=[SetAsideBatchOut.model_validate(row) for row in shown],
     )
 
@@ -249,7 +248,9 @@ def retry_set_aside_batches(session: Session, actor: Actor) -> tuple[int, int]:
         actor.brand_id,
         events.TrackingBatchesRetried(brand_id=actor.brand_id, batches=batches, events=count),
     )
-    defer_job(session, LOAD_TASK, {}, queue=LOAD_QUEUE)
+    defer_job_unless_waiting(
+        session, LOAD_TASK, {}, queue=LOAD_QUEUE, queueing_lock=LOAD_QUEUEING_LOCK
+    )
     return batches, count
 
 

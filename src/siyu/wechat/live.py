@@ -9,11 +9,11 @@ tests replace with an in-process fake of the platform.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import orjson
@@ -43,6 +43,10 @@ UNLIMITED_CODE_URL = "https://api.weixin.qq.com/wxa/getwxacodeunlimit"
 PHONE_NUMBER_URL = "https://api.weixin.qq.com/wxa/business/getuserphonenumber"
 # Renew a token this long before WeChat says it expires (it lasts 7,200 s).
 TOKEN_MARGIN = timedelta(minutes=5)
+# What WeChat answers for a token it no longer takes: fetch one again, once.
+TOKEN_REJECTED = frozenset({ERR_INVALID_ACCESS_TOKEN, ERR_ACCESS_TOKEN_EXPIRED})
+
+T = TypeVar("T")
 
 log = get_logger("siyu.wechat")
 
@@ -58,6 +62,12 @@ def read_secret(name: str) -> str:
     if not path.is_absolute():
         path = secrets_dir() / path
     return path.read_text(encoding="utf-8").strip()
+
+
+def _unreachable(api: str, error: Exception) -> WeChatError:
+    """Log that ``api`` failed on the way (``error``: transport or not JSON); what to raise."""
+    log.warning("wechat_unreachable", api=api, error=type(error).__name__)
+    return WeChatError(ERR_SYSTEM_BUSY, "WeChat could not be reached")
 
 
 class LiveMiniProgramAuth:
@@ -82,13 +92,17 @@ class LiveMiniProgramAuth:
         tokens = self.tokens or ACCESS_TOKENS
         client = self.client or httpx.Client(timeout=self.timeout)
         try:
-            try:
-                data = self._phone_info(client, tokens, app_id, code)
-            except WeChatError as error:
-                if error.errcode not in {ERR_INVALID_ACCESS_TOKEN, ERR_ACCESS_TOKEN_EXPIRED}:
-                    raise
-                tokens.forget(app_id)
-                data = self._phone_info(client, tokens, app_id, code)
+            data = tokens.call(
+                client,
+                app_id,
+                lambda token: _call_json(
+                    client,
+                    "getuserphonenumber",
+                    PHONE_NUMBER_URL,
+                    {"code": code},
+                    access_token=token,
+                ),
+            )
         finally:
             if self.client is None:
                 client.close()
@@ -99,15 +113,6 @@ class LiveMiniProgramAuth:
             phone_number=str(info.get("phoneNumber") or info["purePhoneNumber"]),
             pure_phone_number=str(info["purePhoneNumber"]),
             country_code=str(info.get("countryCode") or "86"),
-        )
-
-    @staticmethod
-    def _phone_info(
-        client: httpx.Client, tokens: AccessTokens, app_id: str, code: str
-    ) -> dict[str, Any]:
-        token = tokens.get(client, app_id)
-        return _call_json(
-            client, "getuserphonenumber", PHONE_NUMBER_URL, {"code": code}, access_token=token
         )
 
     def code_to_session(self, app_id: str, code: str) -> MiniProgramSession:
@@ -121,8 +126,7 @@ class LiveMiniProgramAuth:
             response = httpx.get(JSCODE2SESSION_URL, params=params, timeout=self.timeout)
             data = response.json()
         except (httpx.HTTPError, ValueError) as error:
-            log.warning("wechat_unreachable", api="jscode2session", error=type(error).__name__)
-            raise WeChatError(ERR_SYSTEM_BUSY, "WeChat could not be reached") from error
+            raise _unreachable("jscode2session", error) from error
         errcode = int(data.get("errcode") or 0)
         if errcode != 0 or "openid" not in data:
             raise WeChatError(errcode or ERR_SYSTEM_BUSY, str(data.get("errmsg", "")))
@@ -178,6 +182,17 @@ class AccessTokens:
         with self._lock:
             self._tokens.pop(app_id, None)
 
+    def call(self, client: httpx.Client, app_id: str, api: Callable[[str], T]) -> T:
+        """``api(token)`` with the AppID's token; a token WeChat calls invalid or expired is
+        dropped and ``api`` called once more with a fresh one. Raises WeChatError."""
+        try:
+            return api(self.get(client, app_id))
+        except WeChatError as error:
+            if error.errcode not in TOKEN_REJECTED:
+                raise
+            self.forget(app_id)
+            return api(self.get(client, app_id))
+
 
 ACCESS_TOKENS = AccessTokens()
 
@@ -190,8 +205,7 @@ def _call_json(
         response = client.post(url, params=params, json=body)
         data = response.json()
     except (httpx.HTTPError, ValueError) as error:
-        log.warning("wechat_unreachable", api=api, error=type(error).__name__)
-        raise WeChatError(ERR_SYSTEM_BUSY, "WeChat could not be reached") from error
+        raise _unreachable(api, error) from error
     if not isinstance(data, dict):
         raise WeChatError(ERR_SYSTEM_BUSY, "unexpected answer")
     errcode = int(data.get("errcode") or 0)
@@ -214,23 +228,15 @@ class LiveMiniProgramCodes:
         body: dict[str, Any] = {"scene": scene, "width": width, "check_path": True}
         if page:
             body["page"] = page
-        try:
-            return self._fetch(app_id, body)
-        except WeChatError as error:
-            if error.errcode not in {ERR_INVALID_ACCESS_TOKEN, ERR_ACCESS_TOKEN_EXPIRED}:
-                raise
-            self.tokens.forget(app_id)
-            return self._fetch(app_id, body)
+        return self.tokens.call(self.client, app_id, lambda token: self._fetch(token, body))
 
-    def _fetch(self, app_id: str, body: dict[str, Any]) -> bytes:
-        token = self.tokens.get(self.client, app_id)
+    def _fetch(self, token: str, body: dict[str, Any]) -> bytes:
         try:
             response = self.client.post(
                 UNLIMITED_CODE_URL, params={"access_token": token}, json=body
             )
         except httpx.HTTPError as error:
-            log.warning("wechat_unreachable", api="getwxacodeunlimit", error=type(error).__name__)
-            raise WeChatError(ERR_SYSTEM_BUSY, "WeChat could not be reached") from error
+            raise _unreachable("getwxacodeunlimit", error) from error
         # The image comes back as bytes; a refusal as JSON (with a 200 status).
         if response.headers.get("content-type", "").startswith("image/"):
             return response.content
